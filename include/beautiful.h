@@ -1,0 +1,228 @@
+/* beautiful.h — the API mod_beautiful_core exports to the domain modules.
+ *
+ * mod_beautiful_core is LoadModule'd first (after mod_dbd); httpd loads
+ * modules with RTLD_GLOBAL so the functions below resolve at load time.
+ *
+ * Conventions:
+ *  - Functions that answer the client (bl_send_*) write the whole envelope
+ *    and return OK, so a handler can `return bl_send_error(...)`.
+ *  - Functions that may fail on a dependency (database, Redis) answer the
+ *    client themselves (503 + Retry-After) when they return failure, unless
+ *    their comment says otherwise; the handler then just returns OK.
+ *  - Everything is allocated from r->pool unless stated.
+ */
+#ifndef BEAUTIFUL_H
+#define BEAUTIFUL_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <apr_dbd.h>
+#include <mod_dbd.h>
+#include <json-c/json.h>
+#include <hiredis/hiredis.h>
+
+#define BL_API_PREFIX "/api/v1"
+
+/* ---------------------------------------------------------------- users */
+
+typedef struct {
+    const char *id;          /* users.id (uuid) — the JWT "sub" */
+    const char *role;        /* patient | caregiver | doctor | admin */
+    const char *session_id;  /* sessions.id — the JWT "sid" */
+    const char *token_id;    /* the JWT "jti" */
+    apr_time_t expires;      /* the JWT "exp" */
+} bl_user;
+
+/* The authenticated caller, or NULL. On routes that do not require a user
+ * (Require all granted) a presented token is still verified lazily here, so
+ * optional authentication works; an invalid token then counts as none. */
+const bl_user *bl_current_user(request_rec *r);
+
+/* Answers 401 (no user) unless there is a user; returns the user or NULL
+ * (after answering). For handlers that need a user on public locations. */
+const bl_user *bl_require_user(request_rec *r);
+
+/* ---------------------------------------------------------------- tokens */
+
+/* Signs an access token (typ "at+jwt") with the configured signing key:
+ * iss/aud from config, sub, role, sid, jti (fresh), iat, nbf, exp
+ * (BeautifulAccessTokenTTL). Returns NULL on failure. */
+const char *bl_issue_access_token(request_rec *r, const char *user_id,
+                                  const char *role, const char *session_id,
+                                  apr_time_t *expires);
+
+/* The JWKS document (all configured keys) as JSON text. */
+const char *bl_jwks_json(request_rec *r);
+
+/* Sessions live in Redis as "bl:sess:<sid>" -> user id, with a TTL.
+ * The authn hook refuses an access token whose sid key is gone.
+ * Return APR_SUCCESS, or an error (Redis down; nothing answered). */
+apr_status_t bl_session_store(request_rec *r, const char *session_id,
+                              const char *user_id, apr_interval_time_t ttl);
+apr_status_t bl_session_revoke(request_rec *r, const char *session_id);
+
+/* ---------------------------------------------------------------- database */
+
+/* The request's pooled mod_dbd connection (ap_dbd_acquire), or NULL after
+ * answering 503 with Retry-After and counting a DB error. */
+ap_dbd_t *bl_db(request_rec *r);
+
+/* A prepared statement to register at start-up. SQL uses apr_dbd
+ * placeholders (%s); every argument is passed as text and cast in SQL. */
+typedef struct {
+    const char *label;       /* server-wide unique: "<module>_<name>" */
+    const char *sql;
+} bl_statement;
+
+/* Registers statements (array ended by {NULL, NULL}) with mod_dbd for every
+ * server. Call from a post_config hook ordered before mod_dbd's:
+ *   static const char *const succ[] = {"mod_dbd.c", NULL};
+ *   ap_hook_post_config(my_post_config, NULL, succ, APR_HOOK_MIDDLE);   */
+void bl_db_prepare_all(server_rec *s, const bl_statement *statements);
+
+/* Runs a prepared SELECT; rows fetched whole (random access).
+ * Returns the results or NULL after answering 503 (DB error, counted and
+ * logged without the arguments). nargs/args are the text parameters;
+ * NULL in args is SQL NULL. */
+apr_dbd_results_t *bl_db_select(request_rec *r, ap_dbd_t *db, const char *label,
+                                int nargs, const char *const *args);
+
+/* Runs a prepared INSERT/UPDATE/DELETE. Returns the number of affected rows,
+ * or -1 after answering (409 CONFLICT for a unique violation, 400 for a
+ * foreign-key/check violation, 503 otherwise). */
+int bl_db_exec(request_rec *r, ap_dbd_t *db, const char *label,
+               int nargs, const char *const *args);
+
+/* Convenience for statements returning one text column in at most one row
+ * (e.g. SELECT json_build_object(...)). Returns APR_SUCCESS with *value set
+ * (NULL when no row or SQL NULL), or an error after answering 503. */
+apr_status_t bl_db_value(request_rec *r, ap_dbd_t *db, const char *label,
+                         int nargs, const char *const *args, const char **value);
+
+/* Column col of row as text, or NULL for SQL NULL. */
+const char *bl_db_get(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int col);
+
+/* Transactions on the request's connection. begin/commit answer 503 on
+ * failure and return non-zero; rollback never answers. A transaction left
+ * open at the end of a request is rolled back. */
+int bl_db_begin(request_rec *r, ap_dbd_t *db);
+int bl_db_commit(request_rec *r, ap_dbd_t *db);
+void bl_db_rollback(request_rec *r, ap_dbd_t *db);
+
+/* ---------------------------------------------------------------- redis */
+
+/* Runs one command on the child's pooled Redis connection (hiredis,
+ * reconnecting after Redis restarts). The reply is freed with r->pool.
+ * Returns NULL when Redis is unreachable (counted, logged; nothing
+ * answered) — the caller decides between failing open and bl_send_unavailable. */
+redisReply *bl_redis_command(request_rec *r, int argc, const char **argv,
+                             const size_t *argvlen);
+
+/* ---------------------------------------------------------------- responses */
+
+/* Success envelope: {"success":true,"message":...,"data":<data_json>,
+ * "meta":<meta_json>,"timestamp":...}. data_json and meta_json are JSON
+ * text (NULL omits them; message NULL omits it). Sets Content-Type. */
+int bl_send_data(request_rec *r, int status, const char *message,
+                 const char *data_json, const char *meta_json);
+/* As bl_send_data with data serialised from a json-c object. */
+int bl_send_object(request_rec *r, int status, const char *message, json_object *data);
+/* 204, no body. */
+int bl_send_no_content(request_rec *r);
+/* Error envelope {"success":false,"error":{"code","message","details"},...}.
+ * details may be NULL. */
+int bl_send_error(request_rec *r, int status, const char *code,
+                  const char *message, const char *details);
+/* 503 SERVICE_UNAVAILABLE with Retry-After. */
+int bl_send_unavailable(request_rec *r, const char *what);
+/* Pagination meta {"page","per_page","total","total_pages"} as JSON text. */
+const char *bl_pagination_meta(request_rec *r, int page, int per_page, long total);
+/* Reads page / per_page from the query string (defaults 1 / 20, per_page
+ * at most 100). Returns 0, or answers 400 and returns -1. */
+int bl_pagination_args(request_rec *r, int *page, int *per_page);
+
+/* Error codes (stable; listed in docs/openapi.yaml). */
+#define BL_ERR_VALIDATION        "VALIDATION_ERROR"
+#define BL_ERR_MALFORMED_JSON    "MALFORMED_JSON"
+#define BL_ERR_UNAUTHORIZED      "UNAUTHORIZED"
+#define BL_ERR_FORBIDDEN         "FORBIDDEN"
+#define BL_ERR_NOT_FOUND         "NOT_FOUND"
+#define BL_ERR_METHOD_NOT_ALLOWED "METHOD_NOT_ALLOWED"
+#define BL_ERR_CONFLICT          "CONFLICT"
+#define BL_ERR_TOO_LARGE         "PAYLOAD_TOO_LARGE"
+#define BL_ERR_UNSUPPORTED_MEDIA "UNSUPPORTED_MEDIA_TYPE"
+#define BL_ERR_RATE_LIMITED      "RATE_LIMITED"
+#define BL_ERR_UNAVAILABLE       "SERVICE_UNAVAILABLE"
+#define BL_ERR_INTERNAL          "INTERNAL_ERROR"
+
+/* ---------------------------------------------------------------- requests */
+
+/* Reads the body (Content-Length or chunked) up to max_bytes
+ * (0: BeautifulMaxBodySize). Answers 413 when larger. Returns 0 or -1. */
+int bl_read_body(request_rec *r, apr_size_t max_bytes, const char **body,
+                 apr_size_t *len);
+
+/* Requires Content-Type application/json (415), reads the body (413),
+ * parses it as an object with depth/UTF-8 limits (400 MALFORMED_JSON naming
+ * the problem). Returns the object or NULL after answering. */
+json_object *bl_read_json(request_rec *r);
+
+/* Answers 400 VALIDATION_ERROR for a typed-getter failure (message from
+ * common/json.h, details "field: <name>"). */
+int bl_send_validation_error(request_rec *r, const char *field, const char *message);
+
+/* The caller's IP (r->useragent_ip, which mod_remoteip sets from trusted
+ * proxies) and User-Agent (may be NULL). */
+const char *bl_client_ip(request_rec *r);
+const char *bl_user_agent(request_rec *r);
+
+/* The route template for metrics and logs ("/users/profile/:id"). */
+void bl_set_route(request_rec *r, const char *route_template);
+
+/* True when the request is cookie-authenticated and state-changing and its
+ * Origin (or Referer) is not an allowed origin: answers 403 and returns 1. */
+int bl_csrf_refused(request_rec *r);
+
+/* ---------------------------------------------------------------- rate limit */
+
+/* Counts one hit for key in bucket name (fixed window, Redis, shared by all
+ * children and hosts). Returns 0 when allowed; when over the limit answers
+ * 429 with Retry-After and RateLimit-* headers and returns 1; when Redis is
+ * down answers 503 and returns -1. */
+int bl_rate_limit(request_rec *r, const char *name, const char *key,
+                  int limit, int window_sec);
+
+/* ---------------------------------------------------------------- audit */
+
+/* Writes an audit_logs row: actor (current user or actor_id), action
+ * ("auth.login"), resource type and id, outcome ("success" | "failure" |
+ * "denied"), details (JSON text or NULL), IP, user agent, request id.
+ * With db == NULL the request's connection is acquired. Returns 0, or -1
+ * (logged; nothing answered) — callers in a transaction should roll back. */
+int bl_audit(request_rec *r, ap_dbd_t *db, const char *actor_id,
+             const char *action, const char *resource_type,
+             const char *resource_id, const char *outcome,
+             const char *details_json);
+
+/* ---------------------------------------------------------------- outbox */
+
+/* Inserts a notifications row (outbox) on db — inside the caller's
+ * transaction — for the delivery worker: channel "email" | "sms" | "push" |
+ * "in_app", a type ("auth.verify_email"), title, body and data (JSON text
+ * or NULL). Returns 0 or -1 (logged; nothing answered). */
+int bl_outbox_add(request_rec *r, ap_dbd_t *db, const char *user_id,
+                  const char *channel, const char *type, const char *title,
+                  const char *body, const char *data_json);
+
+/* ---------------------------------------------------------------- config */
+
+/* Settings other modules read (from BeautifulPublicBaseURL etc.). */
+const char *bl_public_base_url(request_rec *r);
+int bl_access_token_ttl(request_rec *r);   /* seconds */
+int bl_refresh_token_ttl(request_rec *r);  /* seconds */
+/* Name of the cookie carrying the access / refresh token
+ * ("__Host-bl_at" / "__Host-bl_rt"). */
+#define BL_ACCESS_COOKIE  "__Host-bl_at"
+#define BL_REFRESH_COOKIE "__Host-bl_rt"
+
+#endif

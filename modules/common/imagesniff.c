@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+#include "imagesniff.h"

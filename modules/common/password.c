@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+#include "password.h"
