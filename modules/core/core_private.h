@@ -1,0 +1,66 @@
+/* Internal interfaces between the files of mod_beautiful_core.
+ * Nothing here is for domain modules: they use include/beautiful.h. */
+#ifndef BL_CORE_PRIVATE_H
+#define BL_CORE_PRIVATE_H
+
+#include "beautiful.h"
+#include "jwt.h"
+#include <apr_tables.h>
+
+extern module AP_MODULE_DECLARE_DATA beautiful_core_module;
+
+/* Server-wide settings (BeautifulRedis, BeautifulJWT*, BeautifulCORSOrigin ...). */
+typedef struct {
+    const char *redis_host;
+    int redis_port;
+    apr_interval_time_t redis_timeout;
+    bl_jwt_keyset *jwt_keys;          /* loaded from BeautifulJWTKeyFile at config time */
+    const char *jwt_issuer;
+    const char *jwt_audience;
+    int jwt_leeway_sec;
+    int access_token_ttl;             /* seconds */
+    int refresh_token_ttl;            /* seconds */
+    apr_array_header_t *cors_origins; /* const char * exact origins */
+    apr_size_t max_body;              /* bytes */
+    const char *public_base_url;
+} bl_server_conf;
+
+/* BeautifulRateLimit name limit window_seconds [key=ip|user] */
+typedef enum { BL_RATE_KEY_IP, BL_RATE_KEY_USER } bl_rate_key;
+typedef struct {
+    const char *name;
+    int limit;
+    int window_sec;
+    bl_rate_key key;
+} bl_rate_rule;
+
+/* Per-directory settings. */
+typedef struct {
+    int api;                          /* BeautifulAPI On: envelope + headers; -1 unset */
+    const bl_rate_rule *rate_rule;    /* NULL: none; "BeautifulRateLimit off" clears */
+    int rate_rule_set;
+} bl_dir_conf;
+
+bl_server_conf *bl_core_server_conf(const server_rec *s);
+bl_dir_conf *bl_core_dir_conf(const request_rec *r);
+
+/* metrics.c — Prometheus counters in shared memory, summed across children. */
+apr_status_t bl_metrics_post_config(apr_pool_t *pconf, server_rec *s);
+void bl_metrics_child_init(apr_pool_t *pchild, server_rec *s);
+int bl_metrics_log_transaction(request_rec *r);   /* log_transaction hook */
+int bl_metrics_handler(request_rec *r);           /* handler "beautiful-metrics" */
+void bl_metrics_count_db_error(void);
+void bl_metrics_count_redis_error(void);
+
+/* health.c — handler "beautiful-health": GET /health and GET /health/ready. */
+int bl_health_handler(request_rec *r);
+/* 1 when the database answers SELECT 1 / Redis answers PING. */
+int bl_health_database_ok(request_rec *r);
+int bl_health_redis_ok(request_rec *r);
+
+/* ratelimit.c */
+const char *bl_cmd_rate_limit(cmd_parms *cmd, void *dirconf, int argc,
+                              char *const argv[]);
+int bl_rate_limit_fixups(request_rec *r);        /* fixups hook: applies rate_rule */
+
+#endif
