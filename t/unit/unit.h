@@ -8,6 +8,7 @@
 #include <check.h>
 #include <apr_general.h>
 #include <apr_pools.h>
+#include <apr_strings.h>
 
 static apr_pool_t *pool;
 
