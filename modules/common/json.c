@@ -43,6 +43,28 @@ static size_t first_invalid_utf8(const char *buf, size_t len)
     return len;
 }
 
+/* json-c accepts 'single-quoted' member names even in strict mode; no
+ * single quote is valid JSON outside a string, so find one first. */
+static size_t first_single_quote(const char *buf, size_t len)
+{
+    int in_string = 0;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (in_string) {
+            if (buf[i] == '\\')
+                i++;
+            else if (buf[i] == '"')
+                in_string = 0;
+        } else if (buf[i] == '"') {
+            in_string = 1;
+        } else if (buf[i] == '\'') {
+            return i;
+        }
+    }
+    return len;
+}
+
 static int only_whitespace(const char *s, size_t len)
 {
     size_t i;
@@ -82,9 +104,14 @@ json_object *bl_json_parse(apr_pool_t *p, const char *buf, size_t len,
         *err = apr_psprintf(p, "invalid UTF-8 at byte %" APR_SIZE_T_FMT, (apr_size_t)bad);
         return NULL;
     }
-    /* json-c counts the top-level value as one level; our depth counts
-     * containers, so "[]" is depth 1 and a scalar depth 0. */
-    tok = json_tokener_new_ex(max_depth + 1);
+    bad = first_single_quote(buf, len);
+    if (bad < len) {
+        *err = apr_psprintf(p, "unexpected character ' at byte %" APR_SIZE_T_FMT,
+                            (apr_size_t)bad);
+        return NULL;
+    }
+    /* Depth counts containers: "[]" is 1, json-c agrees. */
+    tok = json_tokener_new_ex(max_depth);
     if (!tok) {
         *err = "out of memory";
         return NULL;
@@ -93,6 +120,15 @@ json_object *bl_json_parse(apr_pool_t *p, const char *buf, size_t len,
     obj = json_tokener_parse_ex(tok, buf, (int)len);
     jerr = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);
+    if (jerr == json_tokener_continue && !obj) {
+        /* A bare number may still be waiting for its end: the terminating
+         * NUL tells json-c the input is over. */
+        obj = json_tokener_parse_ex(tok, "", 1);
+        if (json_tokener_get_error(tok) == json_tokener_success) {
+            jerr = json_tokener_success;
+            end = len;
+        }
+    }
     json_tokener_free(tok);
 
     if (jerr == json_tokener_continue) {
