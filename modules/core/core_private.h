@@ -23,6 +23,7 @@ typedef struct {
     apr_array_header_t *cors_origins; /* const char * exact origins */
     apr_size_t max_body;              /* bytes */
     const char *public_base_url;
+    int test_echo;                    /* BeautifulTestEcho: -1 unset */
 } bl_server_conf;
 
 /* BeautifulRateLimit name limit window_seconds [key=ip|user] */
@@ -45,6 +46,10 @@ bl_server_conf *bl_core_server_conf(const server_rec *s);
 bl_dir_conf *bl_core_dir_conf(const request_rec *r);
 
 /* metrics.c — Prometheus counters in shared memory, summed across children. */
+/* r->notes key holding the route template set by bl_set_route(). */
+#ifndef BL_NOTE_ROUTE
+#define BL_NOTE_ROUTE "bl-route"
+#endif
 apr_status_t bl_metrics_post_config(apr_pool_t *pconf, server_rec *s);
 void bl_metrics_child_init(apr_pool_t *pchild, server_rec *s);
 int bl_metrics_log_transaction(request_rec *r);   /* log_transaction hook */

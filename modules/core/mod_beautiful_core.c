@@ -1,1 +1,96 @@
-/* placeholder */
+/* mod_beautiful_core — the common auth/filter module of Beautiful Life.
+ *
+ * This file only wires things into httpd: the module record, the hooks in
+ * request order and the handler names. The work lives in config.c,
+ * headers.c, authn.c, envelope.c, body.c, db.c, redis.c, audit.c and (by
+ * their own authors) metrics.c, health.c, ratelimit.c. */
+#include "core_hooks.h"
+
+#include <http_protocol.h>
+#include <http_log.h>
+#include <mod_auth.h>
+
+bl_req_state *bl_core_req_state(request_rec *r)
+{
+    bl_req_state *st = ap_get_module_config(r->request_config, &beautiful_core_module);
+
+    if (!st) {
+        st = apr_pcalloc(r->pool, sizeof(*st));
+        ap_set_module_config(r->request_config, &beautiful_core_module, st);
+    }
+    return st;
+}
+
+/* Runs before mod_dbd's post_config, which copies the statements registered
+ * so far into its connection groups (see bl_db_prepare_all). */
+static int core_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp, server_rec *s)
+{
+    int rv = bl_core_check_config(pconf, s);
+
+    if (rv != OK)
+        return rv;
+    bl_db_prepare_core(s);
+    return bl_metrics_post_config(pconf, s) == APR_SUCCESS ? OK
+                                                           : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static void core_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    bl_redis_child_init(pchild, s);
+    bl_metrics_child_init(pchild, s);
+}
+
+static void core_optional_fn_retrieve(void)
+{
+    bl_db_retrieve_fns();
+}
+
+static int core_handler(request_rec *r)
+{
+    if (!r->handler || strncmp(r->handler, "beautiful-", 10))
+        return DECLINED;
+    if (!strcmp(r->handler, "beautiful-api"))
+        return bl_api_handler(r);
+    if (!strcmp(r->handler, "beautiful-health"))
+        return bl_health_handler(r);
+    if (!strcmp(r->handler, "beautiful-metrics"))
+        return bl_metrics_handler(r);
+    if (!strcmp(r->handler, "beautiful-echo"))
+        return bl_echo_handler(r);
+    return DECLINED;
+}
+
+static void core_register_hooks(apr_pool_t *p)
+{
+    static const char *const before_dbd[] = {"mod_dbd.c", NULL};
+
+    bl_envelope_register();
+    bl_authz_register(p);
+
+    ap_hook_optional_fn_retrieve(core_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(core_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
+    ap_hook_child_init(core_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+
+    /* request order: post_read_request, header_parser, authn, fixups, handler */
+    ap_hook_post_read_request(bl_headers_post_read_request, NULL, NULL,
+                              APR_HOOK_REALLY_FIRST);
+    ap_hook_header_parser(bl_headers_header_parser, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_check_authn(bl_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_fixups(bl_rate_limit_fixups, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(core_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(bl_metrics_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(bl_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(beautiful_core) = {
+    STANDARD20_MODULE_STUFF,
+    bl_core_create_dir_conf,
+    bl_core_merge_dir_conf,
+    bl_core_create_server_conf,
+    bl_core_merge_server_conf,
+    bl_core_cmds,
+    core_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

@@ -1,0 +1,337 @@
+/* config.c — directives of mod_beautiful_core and the settings getters.
+ *
+ * Server settings start "unset" (NULL, -1, 0) so a virtual host inherits
+ * what it does not set; defaults are filled in post_config
+ * (bl_core_check_config), after httpd has merged every virtual host. */
+#include "core_hooks.h"
+
+#include <http_log.h>
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+
+APLOG_USE_MODULE(beautiful_core);
+
+#define BL_DEFAULT_REDIS_HOST   "127.0.0.1"
+#define BL_DEFAULT_REDIS_PORT   6379
+#define BL_DEFAULT_REDIS_MS     1000
+#define BL_DEFAULT_ACCESS_TTL   900
+#define BL_DEFAULT_REFRESH_TTL  (30 * 24 * 3600)
+#define BL_DEFAULT_MAX_BODY     (1024 * 1024)
+#define BL_DEFAULT_LEEWAY       30
+
+bl_server_conf *bl_core_server_conf(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &beautiful_core_module);
+}
+
+bl_dir_conf *bl_core_dir_conf(const request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &beautiful_core_module);
+}
+
+int bl_core_api_enabled(const request_rec *r)
+{
+    const bl_dir_conf *dc = bl_core_dir_conf(r);
+    return dc && dc->api == 1;
+}
+
+int bl_core_test_echo_enabled(const server_rec *s)
+{
+    return bl_core_server_conf(s)->test_echo == 1;
+}
+
+void *bl_core_create_server_conf(apr_pool_t *p, server_rec *s)
+{
+    bl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->redis_timeout = -1;
+    sc->jwt_leeway_sec = -1;
+    sc->access_token_ttl = -1;
+    sc->refresh_token_ttl = -1;
+    sc->test_echo = -1;
+    return sc;
+}
+
+void *bl_core_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    const bl_server_conf *base = basev, *add = addv;
+    bl_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
+
+    sc->redis_host = add->redis_host ? add->redis_host : base->redis_host;
+    sc->redis_port = add->redis_port ? add->redis_port : base->redis_port;
+    sc->redis_timeout = add->redis_timeout >= 0 ? add->redis_timeout : base->redis_timeout;
+    sc->jwt_keys = add->jwt_keys ? add->jwt_keys : base->jwt_keys;
+    sc->jwt_issuer = add->jwt_issuer ? add->jwt_issuer : base->jwt_issuer;
+    sc->jwt_audience = add->jwt_audience ? add->jwt_audience : base->jwt_audience;
+    sc->jwt_leeway_sec = add->jwt_leeway_sec >= 0 ? add->jwt_leeway_sec : base->jwt_leeway_sec;
+    sc->access_token_ttl = add->access_token_ttl > 0 ? add->access_token_ttl
+                                                     : base->access_token_ttl;
+    sc->refresh_token_ttl = add->refresh_token_ttl > 0 ? add->refresh_token_ttl
+                                                       : base->refresh_token_ttl;
+    sc->cors_origins = add->cors_origins ? add->cors_origins : base->cors_origins;
+    sc->max_body = add->max_body ? add->max_body : base->max_body;
+    sc->public_base_url = add->public_base_url ? add->public_base_url
+                                               : base->public_base_url;
+    sc->test_echo = add->test_echo >= 0 ? add->test_echo : base->test_echo;
+    return sc;
+}
+
+void *bl_core_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    bl_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
+    dc->api = -1;
+    return dc;
+}
+
+void *bl_core_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    const bl_dir_conf *base = basev, *add = addv;
+    bl_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
+    dc->api = add->api >= 0 ? add->api : base->api;
+    dc->rate_rule_set = add->rate_rule_set || base->rate_rule_set;
+    dc->rate_rule = add->rate_rule_set ? add->rate_rule : base->rate_rule;
+    return dc;
+}
+
+/* Fills defaults in every server and refuses configurations that cannot
+ * work (a key set without issuer/audience cannot verify anything). */
+int bl_core_check_config(apr_pool_t *pconf, server_rec *s)
+{
+    server_rec *sp;
+
+    for (sp = s; sp; sp = sp->next) {
+        bl_server_conf *sc = bl_core_server_conf(sp);
+        if (!sc->redis_host) sc->redis_host = BL_DEFAULT_REDIS_HOST;
+        if (!sc->redis_port) sc->redis_port = BL_DEFAULT_REDIS_PORT;
+        if (sc->redis_timeout < 0)
+            sc->redis_timeout = apr_time_from_msec(BL_DEFAULT_REDIS_MS);
+        if (sc->jwt_leeway_sec < 0) sc->jwt_leeway_sec = BL_DEFAULT_LEEWAY;
+        if (sc->access_token_ttl <= 0) sc->access_token_ttl = BL_DEFAULT_ACCESS_TTL;
+        if (sc->refresh_token_ttl <= 0) sc->refresh_token_ttl = BL_DEFAULT_REFRESH_TTL;
+        if (!sc->max_body) sc->max_body = BL_DEFAULT_MAX_BODY;
+        if (!sc->cors_origins) sc->cors_origins = apr_array_make(pconf, 1, sizeof(const char *));
+        if (sc->test_echo < 0) sc->test_echo = 0;
+
+        if (sc->jwt_keys && (!sc->jwt_issuer || !sc->jwt_audience)) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp,
+                         "BeautifulJWTKeyFile is set but BeautifulJWTIssuer or "
+                         "BeautifulJWTAudience is missing");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (!sc->jwt_keys && sp == s) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sp,
+                         "no BeautifulJWTKeyFile: every access token will be refused");
+        }
+        else if (sc->jwt_keys && !bl_jwt_keyset_signing_key(sc->jwt_keys) && sp == s) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sp,
+                         "no private key in BeautifulJWTKeyFile: tokens are verified, "
+                         "none can be issued here");
+        }
+    }
+    return OK;
+}
+
+/* ---------------------------------------------------------------- getters */
+
+const char *bl_public_base_url(request_rec *r)
+{
+    return bl_core_server_conf(r->server)->public_base_url;
+}
+
+int bl_access_token_ttl(request_rec *r)
+{
+    return bl_core_server_conf(r->server)->access_token_ttl;
+}
+
+int bl_refresh_token_ttl(request_rec *r)
+{
+    return bl_core_server_conf(r->server)->refresh_token_ttl;
+}
+
+/* ---------------------------------------------------------------- directives */
+
+/* Parses a positive decimal integer within [min, max]; 0 on success. */
+static int parse_int(const char *arg, long min, long max, long *out)
+{
+    char *end;
+    long v;
+
+    if (!arg || !*arg || !apr_isdigit(*arg))
+        return -1;
+    errno = 0;
+    v = strtol(arg, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static bl_server_conf *cmd_sconf(cmd_parms *cmd)
+{
+    return bl_core_server_conf(cmd->server);
+}
+
+static const char *cmd_redis(cmd_parms *cmd, void *dummy, int argc, char *const argv[])
+{
+    bl_server_conf *sc = cmd_sconf(cmd);
+    long port, ms = BL_DEFAULT_REDIS_MS;
+
+    if (argc < 2 || argc > 3)
+        return "BeautifulRedis takes host port [timeout_ms]";
+    if (parse_int(argv[1], 1, 65535, &port))
+        return "BeautifulRedis: port must be 1-65535";
+    if (argc == 3 && parse_int(argv[2], 1, 60000, &ms))
+        return "BeautifulRedis: timeout_ms must be 1-60000";
+    sc->redis_host = argv[0];
+    sc->redis_port = (int)port;
+    sc->redis_timeout = apr_time_from_msec(ms);
+    return NULL;
+}
+
+/* Keys are loaded here, at configuration time, so a missing or unreadable
+ * file stops httpd from starting with a message naming it. */
+static const char *cmd_jwt_key(cmd_parms *cmd, void *dummy, const char *path,
+                               const char *kid)
+{
+    bl_server_conf *sc = cmd_sconf(cmd);
+    const char *full = ap_server_root_relative(cmd->temp_pool, path);
+    const char *err = NULL;
+
+    if (!full)
+        return apr_psprintf(cmd->pool, "BeautifulJWTKeyFile: invalid path %s", path);
+    if (!sc->jwt_keys)
+        sc->jwt_keys = bl_jwt_keyset_create(cmd->pool);
+    if (!bl_jwt_keyset_add_pem_file(sc->jwt_keys, full, kid, &err))
+        return apr_psprintf(cmd->pool, "BeautifulJWTKeyFile %s: %s", full,
+                            err ? err : "cannot load key");
+    return NULL;
+}
+
+static const char *cmd_string(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    bl_server_conf *sc = cmd_sconf(cmd);
+    const char **slot = (const char **)((char *)sc + (apr_size_t)cmd->info);
+    if (!*arg)
+        return apr_psprintf(cmd->pool, "%s must not be empty", cmd->cmd->name);
+    *slot = arg;
+    return NULL;
+}
+
+static const char *cmd_seconds(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    bl_server_conf *sc = cmd_sconf(cmd);
+    int *slot = (int *)((char *)sc + (apr_size_t)cmd->info);
+    long v;
+    long min = (apr_size_t)cmd->info == APR_OFFSETOF(bl_server_conf, jwt_leeway_sec) ? 0 : 1;
+
+    if (parse_int(arg, min, 10L * 365 * 24 * 3600, &v))
+        return apr_psprintf(cmd->pool, "%s takes a number of seconds", cmd->cmd->name);
+    *slot = (int)v;
+    return NULL;
+}
+
+static const char *cmd_max_body(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    long v;
+    if (parse_int(arg, 1, 1024L * 1024 * 1024, &v))
+        return "BeautifulMaxBodySize takes a number of bytes (1 to 1 GiB)";
+    cmd_sconf(cmd)->max_body = (apr_size_t)v;
+    return NULL;
+}
+
+/* An origin is scheme://host[:port], nothing after. */
+static int valid_origin(const char *o)
+{
+    const char *host;
+
+    if (!strncmp(o, "https://", 8))
+        host = o + 8;
+    else if (!strncmp(o, "http://", 7))
+        host = o + 7;
+    else
+        return 0;
+    if (!*host)
+        return 0;
+    for (; *host; host++) {
+        if (!apr_isalnum(*host) && !strchr(".-:[]", *host))
+            return 0;
+    }
+    return 1;
+}
+
+static const char *cmd_cors_origin(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    bl_server_conf *sc = cmd_sconf(cmd);
+
+    if (!valid_origin(arg))
+        return apr_psprintf(cmd->pool, "BeautifulCORSOrigin: '%s' is not an origin "
+                            "(scheme://host[:port], no path)", arg);
+    if (!sc->cors_origins)
+        sc->cors_origins = apr_array_make(cmd->pool, 4, sizeof(const char *));
+    APR_ARRAY_PUSH(sc->cors_origins, const char *) = arg;
+    return NULL;
+}
+
+static const char *cmd_public_url(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    apr_size_t n = strlen(arg);
+
+    if (strncmp(arg, "https://", 8) && strncmp(arg, "http://", 7))
+        return "BeautifulPublicBaseURL must start with https:// or http://";
+    while (n > 0 && arg[n - 1] == '/')
+        n--;
+    cmd_sconf(cmd)->public_base_url = apr_pstrmemdup(cmd->pool, arg, n);
+    return NULL;
+}
+
+static const char *cmd_test_echo(cmd_parms *cmd, void *dummy, int on)
+{
+    cmd_sconf(cmd)->test_echo = on;
+    return NULL;
+}
+
+static const char *cmd_api(cmd_parms *cmd, void *dirconf, int on)
+{
+    ((bl_dir_conf *)dirconf)->api = on;
+    return NULL;
+}
+
+const command_rec bl_core_cmds[] = {
+    AP_INIT_TAKE_ARGV("BeautifulRedis", cmd_redis, NULL, RSRC_CONF,
+                      "Redis host, port and optional timeout in milliseconds"),
+    AP_INIT_TAKE12("BeautifulJWTKeyFile", cmd_jwt_key, NULL, RSRC_CONF,
+                   "PEM RSA key file and optional kid; repeatable, the first "
+                   "private key signs"),
+    AP_INIT_TAKE1("BeautifulJWTIssuer", cmd_string,
+                  (void *)APR_OFFSETOF(bl_server_conf, jwt_issuer), RSRC_CONF,
+                  "The iss of access tokens"),
+    AP_INIT_TAKE1("BeautifulJWTAudience", cmd_string,
+                  (void *)APR_OFFSETOF(bl_server_conf, jwt_audience), RSRC_CONF,
+                  "The aud of access tokens"),
+    AP_INIT_TAKE1("BeautifulJWTLeeway", cmd_seconds,
+                  (void *)APR_OFFSETOF(bl_server_conf, jwt_leeway_sec), RSRC_CONF,
+                  "Clock skew allowed on exp/nbf, in seconds"),
+    AP_INIT_TAKE1("BeautifulAccessTokenTTL", cmd_seconds,
+                  (void *)APR_OFFSETOF(bl_server_conf, access_token_ttl), RSRC_CONF,
+                  "Access token lifetime in seconds (default 900)"),
+    AP_INIT_TAKE1("BeautifulRefreshTokenTTL", cmd_seconds,
+                  (void *)APR_OFFSETOF(bl_server_conf, refresh_token_ttl), RSRC_CONF,
+                  "Refresh token lifetime in seconds (default 30 days)"),
+    AP_INIT_ITERATE("BeautifulCORSOrigin", cmd_cors_origin, NULL, RSRC_CONF,
+                    "Origins allowed to call the API with credentials (exact match)"),
+    AP_INIT_TAKE1("BeautifulMaxBodySize", cmd_max_body, NULL, RSRC_CONF,
+                  "Largest request body read, in bytes (default 1 MiB)"),
+    AP_INIT_TAKE1("BeautifulPublicBaseURL", cmd_public_url, NULL, RSRC_CONF,
+                  "The public URL of this service, e.g. https://api.example.org"),
+    AP_INIT_FLAG("BeautifulTestEcho", cmd_test_echo, NULL, RSRC_CONF,
+                 "Enable the test-only beautiful-echo handler (never in production)"),
+    AP_INIT_FLAG("BeautifulAPI", cmd_api, NULL, RSRC_CONF | ACCESS_CONF,
+                 "Mark an API location: JSON error envelope, security headers, "
+                 "CORS, no-store"),
+    AP_INIT_TAKE_ARGV("BeautifulRateLimit", bl_cmd_rate_limit, NULL,
+                      OR_AUTHCFG | ACCESS_CONF,
+                      "name limit window_seconds [key=ip|user], or off"),
+    {NULL}
+};

@@ -1,0 +1,73 @@
+/* Hooks and per-request state shared by the files of mod_beautiful_core
+ * (config, envelope, body, headers, authn, db, redis, audit). The files of
+ * metrics/health/ratelimit use core_private.h only. */
+#ifndef BL_CORE_HOOKS_H
+#define BL_CORE_HOOKS_H
+
+#include "core_private.h"
+#include <http_request.h>
+
+#define BL_AUTH_TYPE "Beautiful"
+
+/* r->notes read by the error envelope filter when httpd answers an error
+ * itself: a hook returns the status and leaves the code and message here. */
+#define BL_NOTE_ERROR_CODE    "bl-error-code"
+#define BL_NOTE_ERROR_MESSAGE "bl-error-message"
+#define BL_NOTE_ERROR_DETAILS "bl-error-details"
+#define BL_ENV_REQUEST_ID     "BL_REQUEST_ID"
+
+/* Per-request state of core, in r->request_config. */
+typedef struct {
+    int auth_done;           /* token looked at (authn hook or lazily) */
+    const bl_user *user;     /* verified caller or NULL */
+    int from_cookie;         /* the token came from the access cookie */
+    int tx_open;             /* bl_db_begin ran, no commit/rollback yet */
+    int tx_failed;           /* a statement failed inside the transaction */
+    ap_dbd_t *tx_db;
+} bl_req_state;
+
+bl_req_state *bl_core_req_state(request_rec *r);
+
+/* config.c */
+extern const command_rec bl_core_cmds[];
+void *bl_core_create_server_conf(apr_pool_t *p, server_rec *s);
+void *bl_core_merge_server_conf(apr_pool_t *p, void *basev, void *addv);
+void *bl_core_create_dir_conf(apr_pool_t *p, char *dir);
+void *bl_core_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+int bl_core_check_config(apr_pool_t *pconf, server_rec *s);
+int bl_core_test_echo_enabled(const server_rec *s);
+int bl_core_api_enabled(const request_rec *r);
+
+/* envelope.c */
+void bl_envelope_register(void);
+void bl_note_error(request_rec *r, const char *code, const char *message);
+const char *bl_envelope_error_json(request_rec *r, int status, const char *code,
+                                   const char *message, const char *details);
+void bl_insert_error_filter(request_rec *r);
+int bl_api_handler(request_rec *r);          /* "beautiful-api": unknown route */
+
+/* headers.c */
+int bl_headers_post_read_request(request_rec *r);
+int bl_headers_header_parser(request_rec *r);
+void bl_set_security_headers(request_rec *r);
+int bl_origin_allowed(request_rec *r, const char *origin);
+
+/* authn.c */
+int bl_check_authn(request_rec *r);
+void bl_authz_register(apr_pool_t *p);
+
+/* db.c */
+void bl_db_retrieve_fns(void);
+void bl_db_prepare_core(server_rec *s);
+/* As bl_db / bl_db_exec, but answer nothing (audit, outbox). */
+ap_dbd_t *bl_db_quiet(request_rec *r);
+int bl_db_exec_quiet(request_rec *r, ap_dbd_t *db, const char *label,
+                     int nargs, const char *const *args);
+
+/* redis.c */
+void bl_redis_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* echo.c — "beautiful-echo", test-only (BeautifulTestEcho On). */
+int bl_echo_handler(request_rec *r);
+
+#endif

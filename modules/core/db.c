@@ -1,0 +1,358 @@
+/* db.c — prepared statements on mod_dbd's pooled connection.
+ *
+ * mod_dbd is reached through its optional functions, so this module loads
+ * whatever the LoadModule order (Debian includes mods-enabled/NAME.load
+ * alphabetically: beautiful_core before dbd).
+ *
+ * Statements: ap_dbd_prepare() stores a query in the server's mod_dbd
+ * config; mod_dbd's post_config copies those into its connection groups and
+ * every pooled connection prepares its group's statements when it is made
+ * (httpd 2.4 modules/database/mod_dbd.c: dbd_post_config, dbd_construct).
+ * So registering in a post_config hook that runs before mod_dbd's, for
+ * every server_rec, gets a statement prepared on each connection.
+ *
+ * Errors: apr_dbd does not expose SQLSTATE. With the pgsql driver the
+ * connection's error verbosity is set to PQERRORS_SQLSTATE, so the error
+ * text is only "ERROR:  23505" — the code to map, and nothing of the data
+ * (a duplicate key's DETAIL would quote the email), so it is safe to log. */
+#include "core_hooks.h"
+#include "escape.h"
+
+#include <http_protocol.h>
+#include <http_log.h>
+#include <apr_optional.h>
+#include <apr_strings.h>
+#include <apr_lib.h>
+#include <dlfcn.h>
+
+APLOG_USE_MODULE(beautiful_core);
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire_fn;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dbd_prepare_fn;
+
+/* libpq's PQsetErrorVerbosity, found in the already loaded libpq. */
+typedef int (*pq_set_verbosity_fn)(void *conn, int verbosity);
+#define BL_PQERRORS_SQLSTATE 3
+static pq_set_verbosity_fn pq_set_verbosity;
+static int pq_looked_up;
+
+void bl_db_retrieve_fns(void)
+{
+    dbd_acquire_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    dbd_prepare_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+}
+
+void bl_db_prepare_all(server_rec *s, const bl_statement *statements)
+{
+    server_rec *sp;
+    const bl_statement *st;
+
+    if (!dbd_prepare_fn)
+        dbd_prepare_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+    if (!dbd_prepare_fn) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "mod_dbd is not loaded: statements cannot be prepared");
+        return;
+    }
+    for (sp = s; sp; sp = sp->next) {
+        for (st = statements; st->label; st++)
+            dbd_prepare_fn(sp, st->sql, st->label);
+    }
+}
+
+/* Child-wide lookup, done once; without libpq, codes come from the text. */
+static void sqlstate_verbosity(ap_dbd_t *db)
+{
+    if (!pq_looked_up) {
+        void *lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_NOLOAD);
+        pq_set_verbosity = lib ? (pq_set_verbosity_fn)dlsym(lib, "PQsetErrorVerbosity")
+                               : NULL;
+        pq_looked_up = 1;
+    }
+    if (pq_set_verbosity && !strcmp(apr_dbd_name(db->driver), "pgsql")) {
+        void *conn = apr_dbd_native_handle(db->driver, db->handle);
+        if (conn)
+            pq_set_verbosity(conn, BL_PQERRORS_SQLSTATE);
+    }
+}
+
+ap_dbd_t *bl_db(request_rec *r)
+{
+    ap_dbd_t *db = dbd_acquire_fn ? dbd_acquire_fn(r) : NULL;
+
+    if (!db) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "no database connection");
+        bl_metrics_count_db_error();
+        bl_send_unavailable(r, "database");
+        return NULL;
+    }
+    sqlstate_verbosity(db);
+    return db;
+}
+
+static apr_dbd_prepared_t *statement(request_rec *r, ap_dbd_t *db, const char *label)
+{
+    apr_dbd_prepared_t *st = apr_hash_get(db->prepared, label, APR_HASH_KEY_STRING);
+
+    if (!st) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "statement %s is not prepared (registered after mod_dbd's "
+                      "post_config, or its SQL failed to prepare)", label);
+        bl_send_error(r, HTTP_INTERNAL_SERVER_ERROR, BL_ERR_INTERNAL, "Internal error", NULL);
+    }
+    return st;
+}
+
+/* The five-character SQLSTATE in the driver's error text, or "". */
+static const char *sqlstate(request_rec *r, ap_dbd_t *db, int rv)
+{
+    const char *msg = apr_dbd_error(db->driver, db->handle, rv);
+    const char *p;
+
+    if (!msg)
+        return "";
+    p = strstr(msg, ":  ");
+    if (p && strlen(p + 3) >= 5) {
+        const char *code = p + 3;
+        int i, ok = 1;
+        for (i = 0; i < 5; i++)
+            ok = ok && (apr_isdigit(code[i]) || apr_isupper(code[i]));
+        if (ok && (code[5] == '\0' || apr_isspace(code[5])))
+            return apr_pstrmemdup(r->pool, code, 5);
+    }
+    /* verbosity not set (no libpq found): recognise the messages we map */
+    if (strstr(msg, "duplicate key value"))
+        return "23505";
+    if (strstr(msg, "foreign key constraint"))
+        return "23503";
+    if (strstr(msg, "check constraint"))
+        return "23514";
+    if (strstr(msg, "invalid input syntax") || strstr(msg, "invalid input value"))
+        return "22P02";
+    return "";
+}
+
+/* Constraint and input errors: the client's fault, not the database's. */
+static int is_client_error(const char *state)
+{
+    static const char *const codes[] = {"23505", "23503", "23514", "23502", "22P02",
+                                        "22001", "22007", "22008", "22003", NULL};
+    int i;
+
+    for (i = 0; codes[i]; i++) {
+        if (!strcmp(state, codes[i]))
+            return 1;
+    }
+    return 0;
+}
+
+static void mark_tx_failed(request_rec *r, ap_dbd_t *db)
+{
+    bl_req_state *st = bl_core_req_state(r);
+    if (st->tx_open && st->tx_db == db)
+        st->tx_failed = 1;
+}
+
+/* Logs a failure with the statement's label and SQLSTATE only. */
+static void log_failure(request_rec *r, const char *label, const char *state)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "statement %s failed (SQLSTATE %s)",
+                  label, *state ? state : "unknown");
+}
+
+apr_dbd_results_t *bl_db_select(request_rec *r, ap_dbd_t *db, const char *label,
+                                int nargs, const char *const *args)
+{
+    apr_dbd_prepared_t *st = statement(r, db, label);
+    apr_dbd_results_t *res = NULL;
+    int rv;
+
+    if (!st)
+        return NULL;
+    rv = apr_dbd_pselect(db->driver, r->pool, db->handle, &res, st, 1, nargs,
+                         (const char **)args);
+    if (rv != 0) {
+        const char *state = sqlstate(r, db, rv);
+        mark_tx_failed(r, db);
+        log_failure(r, label, state);
+        if (!strcmp(state, "22P02")) {
+            /* a value the type refused (e.g. a malformed uuid) */
+            bl_send_error(r, HTTP_BAD_REQUEST, BL_ERR_VALIDATION, "Invalid value", NULL);
+            return NULL;
+        }
+        bl_metrics_count_db_error();
+        bl_send_unavailable(r, "database");
+        return NULL;
+    }
+    return res;
+}
+
+/* Runs a prepared statement; on failure logs, marks the transaction and
+ * sets *state (SQLSTATE or ""). Answers nothing. Rows, or -1. */
+static int exec_statement(request_rec *r, ap_dbd_t *db, apr_dbd_prepared_t *st,
+                          const char *label, int nargs, const char *const *args,
+                          const char **state)
+{
+    int rows = 0;
+    int rv = apr_dbd_pquery(db->driver, r->pool, db->handle, &rows, st, nargs,
+                            (const char **)args);
+
+    if (rv == 0)
+        return rows;
+    *state = sqlstate(r, db, rv);
+    mark_tx_failed(r, db);
+    log_failure(r, label, *state);
+    return -1;
+}
+
+int bl_db_exec_quiet(request_rec *r, ap_dbd_t *db, const char *label,
+                     int nargs, const char *const *args)
+{
+    apr_dbd_prepared_t *st = apr_hash_get(db->prepared, label, APR_HASH_KEY_STRING);
+    const char *state = "";
+    int rows;
+
+    if (!st) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "statement %s is not prepared", label);
+        mark_tx_failed(r, db);
+        return -1;
+    }
+    rows = exec_statement(r, db, st, label, nargs, args, &state);
+    if (rows < 0 && !is_client_error(state))
+        bl_metrics_count_db_error();
+    return rows;
+}
+
+int bl_db_exec(request_rec *r, ap_dbd_t *db, const char *label,
+               int nargs, const char *const *args)
+{
+    apr_dbd_prepared_t *st = statement(r, db, label);
+    const char *state = "";
+    int rows;
+
+    if (!st)
+        return -1;
+    rows = exec_statement(r, db, st, label, nargs, args, &state);
+    if (rows >= 0)
+        return rows;
+    if (!strcmp(state, "23505"))
+        bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT, "The resource already exists", NULL);
+    else if (is_client_error(state))
+        bl_send_error(r, HTTP_BAD_REQUEST, BL_ERR_VALIDATION, "Invalid value", NULL);
+    else {
+        bl_metrics_count_db_error();
+        bl_send_unavailable(r, "database");
+    }
+    return -1;
+}
+
+ap_dbd_t *bl_db_quiet(request_rec *r)
+{
+    ap_dbd_t *db = dbd_acquire_fn ? dbd_acquire_fn(r) : NULL;
+
+    if (!db) {
+        bl_metrics_count_db_error();
+        return NULL;
+    }
+    sqlstate_verbosity(db);
+    return db;
+}
+
+const char *bl_db_get(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int col)
+{
+    char *value = NULL;
+
+    if (apr_dbd_datum_get(db->driver, row, col, APR_DBD_TYPE_STRING, &value) != APR_SUCCESS)
+        return NULL;
+    return value;
+}
+
+apr_status_t bl_db_value(request_rec *r, ap_dbd_t *db, const char *label,
+                         int nargs, const char *const *args, const char **value)
+{
+    apr_dbd_results_t *res = bl_db_select(r, db, label, nargs, args);
+    apr_dbd_row_t *row = NULL;
+
+    *value = NULL;
+    if (!res)
+        return APR_EGENERAL;
+    if (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) == 0)
+        *value = bl_db_get(r, db, row, 0);
+    return APR_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+/* Constant statements, not built from input; BEGIN cannot be PREPAREd. */
+static int run_plain(request_rec *r, ap_dbd_t *db, const char *sql)
+{
+    int rows = 0;
+    return apr_dbd_query(db->driver, db->handle, &rows, sql);
+}
+
+static apr_status_t rollback_left_open(void *data)
+{
+    request_rec *r = data;
+    bl_req_state *st = bl_core_req_state(r);
+
+    if (st->tx_open) {
+        run_plain(r, st->tx_db, "ROLLBACK");
+        st->tx_open = 0;
+    }
+    return APR_SUCCESS;
+}
+
+int bl_db_begin(request_rec *r, ap_dbd_t *db)
+{
+    bl_req_state *st = bl_core_req_state(r);
+
+    if (st->tx_open) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "nested bl_db_begin");
+        bl_send_error(r, HTTP_INTERNAL_SERVER_ERROR, BL_ERR_INTERNAL, "Internal error", NULL);
+        return -1;
+    }
+    if (run_plain(r, db, "BEGIN") != 0) {
+        log_failure(r, "BEGIN", sqlstate(r, db, -1));
+        bl_metrics_count_db_error();
+        bl_send_unavailable(r, "database");
+        return -1;
+    }
+    st->tx_open = 1;
+    st->tx_failed = 0;
+    st->tx_db = db;
+    /* registered after ap_dbd_acquire's release: runs before it (LIFO) */
+    apr_pool_cleanup_register(r->pool, r, rollback_left_open, apr_pool_cleanup_null);
+    return 0;
+}
+
+int bl_db_commit(request_rec *r, ap_dbd_t *db)
+{
+    bl_req_state *st = bl_core_req_state(r);
+
+    if (!st->tx_open)
+        return 0;
+    if (st->tx_failed) {
+        /* the failing statement answered already; COMMIT would only roll back */
+        bl_db_rollback(r, db);
+        return -1;
+    }
+    st->tx_open = 0;
+    if (run_plain(r, db, "COMMIT") != 0) {
+        log_failure(r, "COMMIT", sqlstate(r, db, -1));
+        bl_metrics_count_db_error();
+        bl_send_unavailable(r, "database");
+        return -1;
+    }
+    return 0;
+}
+
+void bl_db_rollback(request_rec *r, ap_dbd_t *db)
+{
+    bl_req_state *st = bl_core_req_state(r);
+
+    if (!st->tx_open)
+        return;
+    st->tx_open = 0;
+    st->tx_failed = 0;
+    run_plain(r, db, "ROLLBACK");
+}

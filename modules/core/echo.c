@@ -1,0 +1,34 @@
+/* echo.c — "beautiful-echo", a test-only handler (BeautifulTestEcho On):
+ * GET answers the caller, other methods read the body with bl_read_json
+ * and send it back. It lets the test suite exercise body limits, content
+ * types and the JSON parser without depending on a domain module. */
+#include "core_hooks.h"
+#include "json.h"
+
+#include <http_protocol.h>
+#include <apr_strings.h>
+
+int bl_echo_handler(request_rec *r)
+{
+    const bl_user *user;
+    json_object *body = NULL;
+    const char *user_json;
+
+    if (!bl_core_test_echo_enabled(r->server))
+        return DECLINED;
+    bl_set_route(r, "/test/echo");
+    if (r->method_number != M_GET) {
+        if (bl_csrf_refused(r))
+            return OK;
+        if (!(body = bl_read_json(r)))
+            return OK;
+    }
+    user = bl_current_user(r);
+    user_json = user ? apr_pstrcat(r->pool, "{\"id\":", bl_json_quote(r->pool, user->id),
+                                   ",\"role\":", bl_json_quote(r->pool, user->role), "}", NULL)
+                     : "null";
+    return bl_send_data(r, r->method_number == M_POST ? HTTP_CREATED : HTTP_OK, "echo",
+                        apr_pstrcat(r->pool, "{\"user\":", user_json, ",\"body\":",
+                                    body ? bl_json_to_string(r->pool, body) : "null", "}",
+                                    NULL), NULL);
+}

@@ -1,0 +1,124 @@
+/* redis.c — the child's pool of Redis connections (hiredis 0.14).
+ *
+ * The event MPM runs many threads per child, and a hiredis context is not
+ * thread-safe: connections live in an apr_reslist created in child_init.
+ * A connection that saw an I/O error is invalidated instead of released,
+ * so the next command opens a fresh one and a Redis restart heals itself. */
+#include "core_hooks.h"
+#include "escape.h"
+
+#include <http_log.h>
+#include <ap_mpm.h>
+#include <apr_reslist.h>
+#include <apr_strings.h>
+
+APLOG_USE_MODULE(beautiful_core);
+
+#define BL_REDIS_TTL apr_time_from_sec(60)
+
+typedef struct {
+    const char *host;
+    int port;
+    apr_interval_time_t timeout;
+    server_rec *s;
+} redis_params;
+
+static apr_reslist_t *redis_pool;   /* per child; NULL before child_init */
+
+static struct timeval to_timeval(apr_interval_time_t t)
+{
+    struct timeval tv;
+    tv.tv_sec = (long)apr_time_sec(t);
+    tv.tv_usec = (long)apr_time_usec(t);
+    return tv;
+}
+
+static apr_status_t redis_construct(void **resource, void *params, apr_pool_t *pool)
+{
+    const redis_params *rp = params;
+    struct timeval tv = to_timeval(rp->timeout);
+    redisContext *c = redisConnectWithTimeout(rp->host, rp->port, tv);
+
+    if (!c || c->err) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, rp->s, "Redis %s:%d: %s", rp->host,
+                     rp->port, c ? c->errstr : "cannot allocate context");
+        if (c)
+            redisFree(c);
+        return APR_ECONNREFUSED;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        redisFree(c);
+        return APR_EGENERAL;
+    }
+    *resource = c;
+    return APR_SUCCESS;
+}
+
+static apr_status_t redis_destruct(void *resource, void *params, apr_pool_t *pool)
+{
+    redisFree(resource);
+    return APR_SUCCESS;
+}
+
+void bl_redis_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    const bl_server_conf *sc = bl_core_server_conf(s);
+    redis_params *rp = apr_pcalloc(pchild, sizeof(*rp));
+    int threads = 1;
+    apr_status_t rv;
+
+    rp->host = sc->redis_host;
+    rp->port = sc->redis_port;
+    rp->timeout = sc->redis_timeout;
+    rp->s = s;
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    if (threads < 1)
+        threads = 1;
+    rv = apr_reslist_create(&redis_pool, 0, threads, threads, BL_REDIS_TTL,
+                            redis_construct, redis_destruct, rp, pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "cannot create the Redis connection pool");
+        redis_pool = NULL;
+        return;
+    }
+    /* every worker thread may hold one; never wait longer than a command */
+    apr_reslist_timeout_set(redis_pool, sc->redis_timeout);
+}
+
+static apr_status_t free_reply(void *reply)
+{
+    freeReplyObject(reply);
+    return APR_SUCCESS;
+}
+
+redisReply *bl_redis_command(request_rec *r, int argc, const char **argv,
+                             const size_t *argvlen)
+{
+    redisContext *c = NULL;
+    redisReply *reply;
+    apr_status_t rv;
+
+    if (!redis_pool) {
+        bl_metrics_count_redis_error();
+        return NULL;
+    }
+    rv = apr_reslist_acquire(redis_pool, (void **)&c);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "Redis unavailable");
+        bl_metrics_count_redis_error();
+        return NULL;
+    }
+    reply = redisCommandArgv(c, argc, argv, argvlen);
+    if (!reply || c->err) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "Redis command %s failed: %s",
+                      bl_escape_log(r->pool, argv[0], 16), c->errstr);
+        if (reply)
+            freeReplyObject(reply);
+        apr_reslist_invalidate(redis_pool, c);
+        bl_metrics_count_redis_error();
+        return NULL;
+    }
+    apr_reslist_release(redis_pool, c);
+    apr_pool_cleanup_register(r->pool, reply, free_reply, apr_pool_cleanup_null);
+    return reply;
+}
