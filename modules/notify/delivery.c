@@ -1,0 +1,303 @@
+/* The delivery worker: claims due notifications from the outbox, hands each
+ * to its channel and records the outcome.
+ *
+ * Exactly once across hosts: a batch is claimed in one UPDATE over
+ * SELECT ... FOR UPDATE SKIP LOCKED, so two workers never take the same row.
+ * Nothing lost on a crash: the claim sets status 'sending' and a lease
+ * (next_attempt_at = now() + BeautifulNotifyLease); a row whose lease ran
+ * out while still 'sending' is put back to 'pending' by the reclaim step. */
+#include "notify_private.h"
+
+#include <http_log.h>
+#include <apr_strings.h>
+
+APLOG_USE_MODULE(beautiful_notify);
+
+/* How often expired leases are looked for: they only exist after a crash. */
+#define BL_RECLAIM_EVERY apr_time_from_sec(30)
+/* Longest pause after the database could not be reached. */
+#define BL_DB_PAUSE_MAX apr_time_from_sec(30)
+
+#define SQL_CLAIM \
+    "WITH claimed AS (" \
+    " UPDATE notifications SET status = 'sending', attempts = attempts + 1," \
+    "  next_attempt_at = now() + %s::int * interval '1 second'" \
+    " WHERE id IN (SELECT id FROM notifications" \
+    "  WHERE status = 'pending' AND channel = %s::notification_channel" \
+    "  AND next_attempt_at <= now()" \
+    "  ORDER BY next_attempt_at LIMIT %s::int FOR UPDATE SKIP LOCKED)" \
+    " RETURNING id, user_id, title, body, attempts)" \
+    " SELECT c.id::text," \
+    "  CASE WHEN u.deleted_at IS NULL THEN u.email::text END," \
+    "  c.title, c.body, c.attempts::text" \
+    " FROM claimed c LEFT JOIN users u ON u.id = c.user_id"
+
+#define SQL_MARK_SENT \
+    "UPDATE notifications SET status = 'sent', sent_at = now(), last_error = NULL" \
+    " WHERE id = %s::uuid AND status = 'sending'"
+
+#define SQL_MARK_RETRY \
+    "UPDATE notifications SET status = 'pending', last_error = %s," \
+    " next_attempt_at = now() + %s::int * interval '1 second'" \
+    " WHERE id = %s::uuid AND status = 'sending'"
+
+#define SQL_MARK_FAILED \
+    "UPDATE notifications SET status = 'failed', last_error = %s" \
+    " WHERE id = %s::uuid AND status = 'sending'"
+
+#define SQL_RECLAIM \
+    "UPDATE notifications SET last_error = 'delivery interrupted'," \
+    " status = CASE WHEN attempts >= %s::int THEN 'failed'::notification_status" \
+    "  ELSE 'pending'::notification_status END," \
+    " next_attempt_at = now()" \
+    " WHERE status = 'sending' AND next_attempt_at <= now()"
+
+static const struct { const char *label, *sql; } statements[] = {
+    {"notify_claim", SQL_CLAIM},
+    {"notify_mark_sent", SQL_MARK_SENT},
+    {"notify_mark_retry", SQL_MARK_RETRY},
+    {"notify_mark_failed", SQL_MARK_FAILED},
+    {"notify_reclaim", SQL_RECLAIM},
+    {NULL, NULL}
+};
+
+void bl_notify_prepare_statements(server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+    server_rec *sp;
+    int i;
+
+    /* Every server: a virtual host's mod_dbd group takes its own list. */
+    for (sp = s; sp; sp = sp->next)
+        for (i = 0; statements[i].label; i++)
+            prepare(sp, statements[i].sql, statements[i].label);
+}
+
+struct bl_notify_worker {
+    server_rec *s;
+    const bl_notify_conf *conf;
+    APR_OPTIONAL_FN_TYPE(ap_dbd_open) *db_open;
+    APR_OPTIONAL_FN_TYPE(ap_dbd_close) *db_close;
+    apr_time_t next_reclaim;
+    apr_time_t db_retry_at;      /* after a failed connect: pause until then */
+    apr_interval_time_t db_pause;
+};
+
+bl_notify_worker *bl_notify_worker_create(apr_pool_t *p, server_rec *s)
+{
+    bl_notify_worker *w = apr_pcalloc(p, sizeof(*w));
+
+    w->s = s;
+    w->conf = bl_notify_server_conf(s);
+    w->db_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    w->db_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    return w;
+}
+
+/* ---------------------------------------------------------------- SQL */
+
+static apr_dbd_prepared_t *statement(bl_notify_worker *w, ap_dbd_t *db,
+                                     const char *label)
+{
+    apr_dbd_prepared_t *st = apr_hash_get(db->prepared, label, APR_HASH_KEY_STRING);
+
+    if (!st)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s,
+                     "statement %s is not prepared (migrations applied?)", label);
+    return st;
+}
+
+/* Runs an UPDATE; returns the number of rows or -1 (logged, no arguments). */
+static int run_update(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
+                      const char *label, int nargs, const char **args)
+{
+    apr_dbd_prepared_t *st = statement(w, db, label);
+    int nrows = 0, rc;
+
+    if (!st)
+        return -1;
+    rc = apr_dbd_pquery(db->driver, p, db->handle, &nrows, st, nargs, args);
+    if (rc != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s, "%s failed: %s", label,
+                     apr_dbd_error(db->driver, db->handle, rc));
+        return -1;
+    }
+    return nrows;
+}
+
+/* Column col as text, or NULL for SQL NULL. (APR_DBD_TYPE_NULL would not
+ * do: the pgsql driver writes through the data pointer for it.) */
+static const char *column(ap_dbd_t *db, apr_pool_t *p, apr_dbd_row_t *row, int col)
+{
+    char *value = NULL;
+
+    if (apr_dbd_datum_get(db->driver, row, col, APR_DBD_TYPE_STRING, &value) != APR_SUCCESS
+        || !value)
+        return NULL;
+    return apr_pstrdup(p, value);
+}
+
+static const char *seconds_text(apr_pool_t *p, apr_interval_time_t t)
+{
+    return apr_psprintf(p, "%" APR_INT64_T_FMT, (apr_int64_t)apr_time_sec(t));
+}
+
+/* Claims up to batch_size due rows of channel; returns them (maybe none),
+ * or NULL on a database error. */
+static apr_array_header_t *claim(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
+                                 const char *channel)
+{
+    apr_dbd_prepared_t *st = statement(w, db, "notify_claim");
+    const char *args[3];
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_array_header_t *batch;
+    int rc;
+
+    if (!st)
+        return NULL;
+    args[0] = seconds_text(p, w->conf->lease);
+    args[1] = channel;
+    args[2] = apr_itoa(p, w->conf->batch_size);
+    rc = apr_dbd_pselect(db->driver, p, db->handle, &res, st, 1, 3, args);
+    if (rc != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s, "notify_claim failed: %s",
+                     apr_dbd_error(db->driver, db->handle, rc));
+        return NULL;
+    }
+    batch = apr_array_make(p, w->conf->batch_size, sizeof(bl_notification));
+    /* Read every row: the result must be drained whatever happens next. */
+    while (apr_dbd_get_row(db->driver, p, res, &row, -1) == 0) {
+        bl_notification *n = apr_array_push(batch);
+        const char *attempts;
+
+        n->id = column(db, p, row, 0);
+        n->email = column(db, p, row, 1);
+        n->title = column(db, p, row, 2);
+        n->body = column(db, p, row, 3);
+        attempts = column(db, p, row, 4);
+        n->attempts = attempts ? atoi(attempts) : 1;
+    }
+    return batch;
+}
+
+/* ---------------------------------------------------------------- outcome */
+
+/* Exponential: base * 2^(attempts-1), capped at backoff_max. */
+static apr_interval_time_t backoff(const bl_notify_conf *conf, int attempts)
+{
+    apr_interval_time_t d = conf->backoff_base;
+    int i;
+
+    for (i = 1; i < attempts && d < conf->backoff_max; i++)
+        d *= 2;
+    return d < conf->backoff_max ? d : conf->backoff_max;
+}
+
+static void record(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
+                   const bl_notification *n, bl_send_status status,
+                   const char *error)
+{
+    const char *args[3];
+
+    if (status == BL_SEND_RETRY && n->attempts >= w->conf->max_attempts)
+        status = BL_SEND_PERMANENT;
+    switch (status) {
+    case BL_SEND_OK:
+        args[0] = n->id;
+        run_update(w, p, db, "notify_mark_sent", 1, args);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, w->s,
+                     "notification %s sent (attempt %d)", n->id, n->attempts);
+        return;
+    case BL_SEND_RETRY:
+        args[0] = error;
+        args[1] = seconds_text(p, backoff(w->conf, n->attempts));
+        args[2] = n->id;
+        run_update(w, p, db, "notify_mark_retry", 3, args);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                     "notification %s: attempt %d failed, retry in %ss: %s",
+                     n->id, n->attempts, args[1], error);
+        return;
+    case BL_SEND_PERMANENT:
+        args[0] = error;
+        args[1] = n->id;
+        run_update(w, p, db, "notify_mark_failed", 2, args);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s,
+                     "notification %s failed after %d attempt(s): %s",
+                     n->id, n->attempts, error);
+        return;
+    }
+}
+
+/* ---------------------------------------------------------------- passes */
+
+static void reclaim(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
+{
+    const char *args[1];
+    apr_time_t now = apr_time_now();
+    int n;
+
+    if (now < w->next_reclaim)
+        return;
+    w->next_reclaim = now + BL_RECLAIM_EVERY;
+    args[0] = apr_itoa(p, w->conf->max_attempts);
+    n = run_update(w, p, db, "notify_reclaim", 1, args);
+    if (n > 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                     "%d notification(s) whose delivery was interrupted will be retried", n);
+}
+
+static void deliver_email_batch(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
+{
+    apr_array_header_t *batch = claim(w, p, db, "email");
+    apr_pool_t *each;
+    int i;
+
+    if (!batch || batch->nelts == 0)
+        return;
+    apr_pool_create(&each, p);
+    for (i = 0; i < batch->nelts; i++) {
+        const bl_notification *n = &APR_ARRAY_IDX(batch, i, bl_notification);
+        const char *error = NULL;
+        bl_send_status st = bl_email_deliver(each, &w->conf->mail, n, &error);
+
+        record(w, each, db, n, st, error ? error : "unknown error");
+        apr_pool_clear(each);
+    }
+    apr_pool_destroy(each);
+}
+
+/* After a failed connect the pause doubles up to BL_DB_PAUSE_MAX, so a
+ * database outage costs a log line now and then, not every second. */
+static ap_dbd_t *open_db(bl_notify_worker *w, apr_pool_t *p)
+{
+    apr_time_t now = apr_time_now();
+    ap_dbd_t *db;
+
+    if (now < w->db_retry_at)
+        return NULL;
+    db = w->db_open(p, w->s);
+    if (db) {
+        w->db_pause = 0;
+        return db;
+    }
+    w->db_pause = w->db_pause ? w->db_pause * 2 : apr_time_from_sec(1);
+    if (w->db_pause > BL_DB_PAUSE_MAX)
+        w->db_pause = BL_DB_PAUSE_MAX;
+    w->db_retry_at = now + w->db_pause;
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                 "notification delivery: no database connection, next try in %ds",
+                 (int)apr_time_sec(w->db_pause));
+    return NULL;
+}
+
+void bl_notify_worker_run(bl_notify_worker *w, apr_pool_t *ptemp)
+{
+    ap_dbd_t *db = open_db(w, ptemp);
+
+    if (!db)
+        return;
+    reclaim(w, ptemp, db);
+    deliver_email_batch(w, ptemp, db);
+    w->db_close(w->s, db);
+}

@@ -1,0 +1,104 @@
+/* Internal interfaces between the files of mod_beautiful_notify. */
+#ifndef BL_NOTIFY_PRIVATE_H
+#define BL_NOTIFY_PRIVATE_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <apr_dbd.h>
+#include <mod_dbd.h>
+
+extern module AP_MODULE_DECLARE_DATA beautiful_notify_module;
+
+/* ---------------------------------------------------------------- config */
+
+typedef enum { BL_MAIL_FILE = 0, BL_MAIL_SMTP } bl_mail_transport;
+typedef enum { BL_TLS_OFF = 0, BL_TLS_TRY, BL_TLS_REQUIRED } bl_smtp_tls;
+
+/* Email settings (BeautifulMail*, BeautifulSMTP*). */
+typedef struct {
+    bl_mail_transport transport;
+    const char *from;                 /* From header value, checked at config time */
+    const char *from_addr;            /* its addr-spec: envelope sender */
+    const char *from_domain;          /* right of '@': Message-ID domain */
+    const char *dir;                  /* file transport: the sink directory */
+    const char *smtp_url;             /* smtp://host:port or smtps://host:port */
+    bl_smtp_tls smtp_tls;
+    const char *smtp_user;            /* from BeautifulSMTPCredentialsFile */
+    const char *smtp_password;
+    apr_interval_time_t smtp_connect_timeout;
+    apr_interval_time_t smtp_timeout; /* whole transaction of one message */
+} bl_mail_conf;
+
+/* Server-wide delivery settings (main server only; GLOBAL_ONLY directives). */
+typedef struct {
+    int enabled;                      /* BeautifulNotifyDelivery */
+    apr_interval_time_t interval;     /* BeautifulNotifyInterval */
+    int batch_size;                   /* BeautifulNotifyBatchSize */
+    int max_attempts;                 /* BeautifulNotifyMaxAttempts */
+    apr_interval_time_t backoff_base; /* BeautifulNotifyBackoff base max */
+    apr_interval_time_t backoff_max;
+    apr_interval_time_t lease;        /* BeautifulNotifyLease */
+    bl_mail_conf mail;
+} bl_notify_conf;
+
+bl_notify_conf *bl_notify_server_conf(const server_rec *s);
+
+/* ---------------------------------------------------------------- delivery */
+
+/* A claimed notification, as the claim statement returns it. */
+typedef struct {
+    const char *id;
+    const char *email;     /* NULL: no address, or the user is gone */
+    const char *title;
+    const char *body;
+    int attempts;          /* including the current one */
+} bl_notification;
+
+/* What a channel made of one delivery attempt. */
+typedef enum {
+    BL_SEND_OK = 0,
+    BL_SEND_RETRY,         /* transient: try again after a backoff */
+    BL_SEND_PERMANENT      /* will never work: mark failed now */
+} bl_send_status;
+
+/* The statements the worker uses, registered with mod_dbd at start-up. */
+void bl_notify_prepare_statements(server_rec *s);
+
+/* One pass of the worker: reclaim expired leases (now and then), claim a
+ * batch of due email notifications, deliver each and record the outcome.
+ * Never fails: errors are logged and the rows stay retryable. */
+typedef struct bl_notify_worker bl_notify_worker;
+bl_notify_worker *bl_notify_worker_create(apr_pool_t *p, server_rec *s);
+void bl_notify_worker_run(bl_notify_worker *w, apr_pool_t *ptemp);
+
+/* ---------------------------------------------------------------- email */
+
+/* Delivers n by email with the configured transport. On failure *error is
+ * a short reason without personal data (it is stored in last_error). */
+bl_send_status bl_email_deliver(apr_pool_t *p, const bl_mail_conf *conf,
+                                const bl_notification *n, const char **error);
+
+/* The RFC 5322 message for n (CRLF line ends): Date, From, To, Subject,
+ * Message-ID, MIME headers and the body. CR/LF in the title are folded into
+ * spaces; non-ASCII titles become RFC 2047 encoded words. Returns NULL with
+ * *error set when n's address is not a plain, valid address. */
+const char *bl_mail_format(apr_pool_t *p, const bl_mail_conf *conf,
+                           const bl_notification *n, apr_time_t now,
+                           const char **error);
+
+/* Splits a From value ("Name <a@b.example>" or "a@b.example") into its
+ * address and domain; returns an error text or NULL. */
+const char *bl_mail_parse_from(apr_pool_t *p, const char *from,
+                               const char **addr, const char **domain);
+
+/* File transport: writes message to "<id>.eml" in dir atomically
+ * (temporary file, fsync, rename), mode 0640. */
+bl_send_status bl_mail_sink_write(apr_pool_t *p, const char *dir, const char *id,
+                                  const char *message, const char **error);
+
+/* SMTP transport (libcurl): one transaction to conf->smtp_url. */
+bl_send_status bl_smtp_send(apr_pool_t *p, const bl_mail_conf *conf,
+                            const char *rcpt, const char *message,
+                            const char **error);
+
+#endif
