@@ -195,8 +195,20 @@ bl_redis_running() {
     [ "$(redis-cli -h 127.0.0.1 -p "$BL_REDIS_PORT" ping 2>/dev/null)" = PONG ]
 }
 
+# The pid of the Redis this state dir started, if it is alive.
+bl_redis_pid() {
+    local pid
+    [ -r "$BL_REDIS_DIR/redis.pid" ] || return 1
+    pid=$(cat "$BL_REDIS_DIR/redis.pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+    printf '%s\n' "$pid"
+}
+
 bl_redis_start() {
-    bl_redis_running && return 0
+    if bl_redis_running; then
+        bl_redis_pid >/dev/null && return 0
+        bl_die "port $BL_REDIS_PORT is taken by another Redis: choose another BL_PORT_BASE"
+    fi
     local save=${BL_REDIS_SAVE:-}
     bl_as_user redis-server --daemonize yes --port "$BL_REDIS_PORT" \
         --bind 127.0.0.1 --protected-mode yes --dir "$BL_REDIS_DIR" \
@@ -213,9 +225,9 @@ bl_redis_start() {
 }
 
 bl_redis_stop() {
-    bl_redis_running || return 0
-    local pid=""
-    [ -r "$BL_REDIS_DIR/redis.pid" ] && pid=$(cat "$BL_REDIS_DIR/redis.pid")
+    local pid
+    # Only ever stop the Redis this state dir started.
+    pid=$(bl_redis_pid) || return 0
     if [ -n "${BL_REDIS_SAVE:-}" ]; then
         redis-cli -h 127.0.0.1 -p "$BL_REDIS_PORT" shutdown >/dev/null 2>&1 || true
     else
@@ -223,8 +235,7 @@ bl_redis_stop() {
     fi
     local i
     for i in $(seq 1 100); do
-        if [ -n "$pid" ]; then kill -0 "$pid" 2>/dev/null || return 0
-        else bl_redis_running || return 0; fi
+        [ -d "/proc/$pid" ] || return 0
         sleep 0.1
     done
     bl_log "Redis on port $BL_REDIS_PORT did not stop"
@@ -235,7 +246,7 @@ bl_stack_status() {
     local rc=0
     if bl_pg_running; then echo "postgresql: running (port $BL_PG_PORT, socket dir $BL_PG_SOCKET_DIR)"
     else echo "postgresql: stopped"; rc=1; fi
-    if bl_redis_running; then echo "redis: running (port $BL_REDIS_PORT)"
+    if bl_redis_running && bl_redis_pid >/dev/null; then echo "redis: running (port $BL_REDIS_PORT)"
     else echo "redis: stopped"; rc=1; fi
     return $rc
 }
@@ -280,6 +291,10 @@ bl_write_modules_conf() {
             name=$(basename "$so" .so); name=${name#mod_beautiful_}
             if ! nm -D --defined-only "$so" 2>/dev/null | grep -q " beautiful_${name}_module$"; then
                 bl_log "warning: $so has no beautiful_${name}_module symbol: not loaded" 
+                continue
+            fi
+            if [ "$name" != core ] && [[ " $loaded " != *" core "* ]]; then
+                bl_log "warning: $so not loaded: it needs mod_beautiful_core, which did not build"
                 continue
             fi
             echo "LoadModule beautiful_${name}_module $so"
