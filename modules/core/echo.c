@@ -1,12 +1,15 @@
 /* echo.c — "beautiful-echo", a test-only handler (BeautifulTestEcho On):
  * GET answers the caller, other methods read the body with bl_read_json
- * and send it back. It lets the test suite exercise body limits, content
- * types and the JSON parser without depending on a domain module. */
+ * and send it back; "?status=NNN" (400-599) returns NNN to httpd, so the
+ * error envelope of every status class can be seen. It lets the test suite
+ * exercise body limits, content types, the JSON parser and httpd's own
+ * errors without depending on a domain module. */
 #include "core_hooks.h"
 #include "json.h"
 
 #include <http_protocol.h>
 #include <apr_strings.h>
+#include <stdlib.h>
 
 int bl_echo_handler(request_rec *r)
 {
@@ -17,6 +20,13 @@ int bl_echo_handler(request_rec *r)
     if (!bl_core_test_echo_enabled(r->server))
         return DECLINED;
     bl_set_route(r, "/test/echo");
+    if (r->args && !strncmp(r->args, "status=", 7)) {
+        int status = atoi(r->args + 7);
+        if (status >= 400 && status <= 599)
+            return status;
+    }
+    if (r->method_number == M_DELETE)
+        return HTTP_METHOD_NOT_ALLOWED;
     if (r->method_number != M_GET) {
         if (bl_csrf_refused(r))
             return OK;
