@@ -35,7 +35,7 @@ static void *notify_create_server_conf(apr_pool_t *p, server_rec *s)
     c->max_attempts = 5;
     c->backoff_base = apr_time_from_sec(30);
     c->backoff_max = apr_time_from_sec(3600);
-    c->lease = apr_time_from_sec(600);
+    c->lease = apr_time_from_sec(1800);
     c->mail.transport = BL_MAIL_FILE;
     c->mail.from = BL_DEFAULT_FROM;
     err = bl_mail_parse_from(p, c->mail.from, &c->mail.from_addr, &c->mail.from_domain);
@@ -276,7 +276,7 @@ static const command_rec notify_cmds[] = {
                    "Retry delay: base, doubled per attempt, up to max (default 30s 1h)"),
     AP_INIT_TAKE1("BeautifulNotifyLease", cmd_lease, NULL, RSRC_CONF,
                   "How long a claimed notification may stay 'sending' before it "
-                  "is retried (default 10min)"),
+                  "is retried (default 30min)"),
     AP_INIT_TAKE1("BeautifulMailTransport", cmd_mail_transport, NULL, RSRC_CONF,
                   "file (default: .eml files in BeautifulMailDir) or smtp"),
     AP_INIT_TAKE1("BeautifulMailFrom", cmd_mail_from, NULL, RSRC_CONF,
