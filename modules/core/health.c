@@ -1,1 +1,148 @@
-/* placeholder */
+/* health.c — handler "beautiful-health".
+ *
+ *   GET /health        liveness: the process answers.
+ *   GET /health/ready  readiness: PostgreSQL and Redis answer; 503 if not.
+ *
+ * The body is {status, checks, timestamp} at the top level, as probes and
+ * monitors read it, plus the envelope's "success" (and "error" on 503) so
+ * clients that read every response as an envelope also understand it.
+ */
+#include "core_private.h"
+
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <apr_optional.h>
+#include <apr_strings.h>
+#include <string.h>
+
+APLOG_USE_MODULE(beautiful_core);
+
+#define BL_HEALTH_RETRY_AFTER "5"   /* seconds; a probe's usual period */
+
+/* RFC 3339 UTC, second precision, as everywhere on the wire. */
+static const char *health_timestamp(apr_pool_t *p)
+{
+    apr_time_exp_t t;
+    apr_time_exp_gmt(&t, apr_time_now());
+    return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02dZ", t.tm_year + 1900,
+                        t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+}
+
+/* A trivial query on the pooled connection: a connection that was fine
+ * before PostgreSQL went away still looks fine until it is used. */
+int bl_health_database_ok(request_rec *r)
+{
+    /* Looked up per call (a hash lookup): mod_dbd may be reloaded at a
+     * restart, and core must load even where mod_dbd is not. */
+    APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    ap_dbd_t *db = acquire ? acquire(r) : NULL;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv;
+
+    if (!db) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "health: no database connection");
+        bl_metrics_count_db_error();
+        return 0;
+    }
+    /* random=1 fetches the whole (one-row) result, so nothing is left pending. */
+    rv = apr_dbd_select(db->driver, r->pool, db->handle, &res, "SELECT 1", 1);
+    if (rv != 0 || apr_dbd_get_row(db->driver, r->pool, res, &row, 1) != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "health: database check failed: %s",
+                      apr_dbd_error(db->driver, db->handle, rv));
+        bl_metrics_count_db_error();
+        return 0;
+    }
+    return 1;
+}
+
+/* bl_redis_command counts and logs its own failures. */
+int bl_health_redis_ok(request_rec *r)
+{
+    const char *argv[] = {"PING"};
+    redisReply *reply = bl_redis_command(r, 1, argv, NULL);
+
+    if (!reply)
+        return 0;
+    if (reply->type == REDIS_REPLY_STATUS && reply->str && strcmp(reply->str, "PONG") == 0)
+        return 1;
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "health: Redis PING answered %s",
+                  reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str : "unexpectedly");
+    return 0;
+}
+
+static int health_send(request_rec *r, int status, const char *body)
+{
+    apr_size_t len = strlen(body);
+
+    r->status = status;
+    ap_set_content_type(r, "application/json; charset=utf-8");
+    ap_set_content_length(r, (apr_off_t)len);
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    if (!r->header_only)
+        ap_rwrite(body, (int)len, r);
+    return OK;
+}
+
+static int health_live(request_rec *r)
+{
+    bl_set_route(r, "/health");
+    return health_send(r, HTTP_OK,
+                       apr_psprintf(r->pool, "{\"success\":true,\"status\":\"ok\","
+                                    "\"timestamp\":\"%s\"}\n", health_timestamp(r->pool)));
+}
+
+static int health_ready(request_rec *r)
+{
+    int db_ok, redis_ok, ok;
+    const char *checks;
+
+    bl_set_route(r, "/health/ready");
+    db_ok = bl_health_database_ok(r);
+    redis_ok = bl_health_redis_ok(r);
+    ok = db_ok && redis_ok;
+    checks = apr_psprintf(r->pool, "{\"database\":\"%s\",\"redis\":\"%s\"}",
+                          db_ok ? "ok" : "down", redis_ok ? "ok" : "down");
+    if (ok)
+        return health_send(r, HTTP_OK,
+                           apr_psprintf(r->pool, "{\"success\":true,\"status\":\"ok\","
+                                        "\"checks\":%s,\"timestamp\":\"%s\"}\n",
+                                        checks, health_timestamp(r->pool)));
+
+    apr_table_setn(r->err_headers_out, "Retry-After", BL_HEALTH_RETRY_AFTER);
+    return health_send(r, HTTP_SERVICE_UNAVAILABLE,
+                       apr_psprintf(r->pool, "{\"success\":false,\"status\":\"unavailable\","
+                                    "\"checks\":%s,\"error\":{\"code\":\"%s\",\"message\":"
+                                    "\"A dependency is unavailable\"},\"timestamp\":\"%s\"}\n",
+                                    checks, BL_ERR_UNAVAILABLE, health_timestamp(r->pool)));
+}
+
+/* Which endpoint, from the end of the path: works under any mount point. */
+static int path_ends_with(const char *uri, const char *suffix)
+{
+    size_t ulen = strlen(uri), slen = strlen(suffix);
+    while (ulen > 1 && uri[ulen - 1] == '/')
+        ulen--;
+    return ulen >= slen && strncmp(uri + ulen - slen, suffix, slen) == 0;
+}
+
+int bl_health_handler(request_rec *r)
+{
+    int ready, live;
+
+    if (!r->handler || strcmp(r->handler, "beautiful-health") != 0)
+        return DECLINED;
+    ready = path_ends_with(r->uri, "/health/ready");
+    live = !ready && path_ends_with(r->uri, "/health");
+    if (!ready && !live)
+        return bl_send_error(r, HTTP_NOT_FOUND, BL_ERR_NOT_FOUND, "No such route", NULL);
+    if (r->method_number != M_GET) {
+        bl_set_route(r, ready ? "/health/ready" : "/health");
+        apr_table_setn(r->err_headers_out, "Allow", "GET, HEAD");
+        return bl_send_error(r, HTTP_METHOD_NOT_ALLOWED, BL_ERR_METHOD_NOT_ALLOWED,
+                             "Only GET and HEAD are allowed here", NULL);
+    }
+    return ready ? health_ready(r) : health_live(r);
+}
