@@ -1,0 +1,61 @@
+/* Fuzz target: hostile tokens against the verifier with a fixed key set
+ * (the RFC 7515 appendix A.2 public key under kid "k1"). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "jwt.h"
+
+static const char test_public_pem[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAofgWCuLjybRlzo0tZWJj\n"
+    "NiuSfb4p4fAkd/wWJcyQoTbji9k0l8W26mPddxHmfHQp+Vaw+4qPCJrcS2mJPMEz\n"
+    "P1Pt0Bm4d4QlL+yRT+SFd2lZS+pCgNMsD1W/YpRPEwOWvG6b32690r2jZ47soMZo\n"
+    "9wGzjb/7OMg0LOL+bSf63kpaSHSXndS5z5rexMdbBYUsLA9e+KXBdQOS+UTo7WTB\n"
+    "EMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6/I5IhlJH7aGhyxX\n"
+    "FvUK+DWNmoudF8NAco9/h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXp\n"
+    "oQIDAQAB\n"
+    "-----END PUBLIC KEY-----\n"
+    ;
+
+static const bl_jwt_keyset *fixed_keyset(void)
+{
+    static bl_jwt_keyset *ks;
+    const char *err;
+
+    if (!ks) {
+        /* Built once and kept for the whole run, like a server's key set. */
+        ks = bl_jwt_keyset_create(bl_fuzz_input_pool());
+        if (!bl_jwt_keyset_add_pem(ks, test_public_pem, sizeof test_public_pem - 1, "k1", &err))
+            abort();
+    }
+    return ks;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const bl_jwt_keyset *ks = fixed_keyset();
+    apr_pool_t *p = bl_fuzz_input_pool();
+    char *token = apr_palloc(p, size + 1);
+    bl_jwt_expect expect;
+    json_object *claims = NULL;
+    bl_jwt_status status;
+
+    memcpy(token, data, size);
+    token[size] = '\0';
+    memset(&expect, 0, sizeof expect);
+    expect.issuer = "https://api.beautiful.test";
+    expect.audience = "beautiful-app";
+    expect.typ = "at+jwt";
+    expect.now = apr_time_from_sec(1800000000);
+    expect.leeway_sec = 30;
+    status = bl_jwt_verify(p, ks, token, &expect, &claims);
+    /* Claims come back exactly when the token is accepted. The key is the
+     * published RFC example, so the seed corpus holds validly signed tokens
+     * and the claim checks are reached too. */
+    if ((status == BL_JWT_OK) != (claims != NULL))
+        __builtin_trap();
+    bl_jwt_status_text(status);
+    apr_pool_destroy(p);
+    return 0;
+}
