@@ -10,8 +10,11 @@
 
 #define BL_JSON_DEFAULT_MAX_DEPTH 16
 
-/* Parses exactly len bytes. Refuses invalid UTF-8, nesting deeper than
- * max_depth, trailing garbage and embedded NULs. On failure returns NULL and
+/* Parses exactly len bytes (no NUL terminator needed). Refuses invalid
+ * UTF-8, nesting deeper than max_depth (containers: "[]" is depth 1; 0 or
+ * less means BL_JSON_DEFAULT_MAX_DEPTH), trailing garbage, embedded NULs,
+ * single-quoted strings and a bare null. Duplicate keys: the last one wins,
+ * as in ECMAScript's JSON.parse, so clients and server read the same value. On failure returns NULL and
  * sets *err to a short human-readable reason ("unexpected end of input at
  * byte 12", "nesting deeper than 16"). */
 json_object *bl_json_parse(apr_pool_t *p, const char *buf, size_t len,

@@ -40,14 +40,14 @@ typedef struct {
     const char *issuer;      /* required "iss" */
     const char *audience;    /* required in "aud" (string or array) */
     const char *typ;         /* required header "typ", e.g. "at+jwt"; NULL: not checked */
-    apr_time_t now;
+    apr_time_t now;          /* 0: the current time */
     int leeway_sec;          /* clock skew allowed on exp/nbf/iat */
     size_t max_len;          /* refuse longer tokens before parsing; 0: 8192 */
 } bl_jwt_expect;
 
 typedef enum {
     BL_JWT_OK = 0,
-    BL_JWT_MALFORMED,        /* not three base64url parts of JSON objects */
+    BL_JWT_MALFORMED,        /* not three base64url parts of JSON objects, or too long */
     BL_JWT_BAD_ALG,          /* alg other than RS256, or crit present */
     BL_JWT_BAD_TYP,
     BL_JWT_UNKNOWN_KID,
@@ -60,7 +60,11 @@ typedef enum {
 } bl_jwt_status;
 
 /* Verifies token; on BL_JWT_OK *claims (pool-owned) is the payload.
- * Required claims: iss, aud, sub, exp, iat, jti, sid. */
+ * Required claims: iss, aud, sub, exp, iat, jti, sid (exp, iat and nbf
+ * integers). Checks run in this order and the first failure is returned:
+ * length cap, three parts, header JSON, alg == "RS256" and no "crit", typ,
+ * key by kid (without kid only when the set holds one key), signature,
+ * then exp, nbf/iat (with leeway), iss (exact), aud (string or array). */
 bl_jwt_status bl_jwt_verify(apr_pool_t *p, const bl_jwt_keyset *ks, const char *token,
                             const bl_jwt_expect *expect, json_object **claims);
 const char *bl_jwt_status_text(bl_jwt_status status);

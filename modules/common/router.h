@@ -27,12 +27,15 @@ bl_router *bl_router_create(apr_pool_t *p);
  * success, -1 for a malformed pattern or a duplicate method+pattern. */
 int bl_router_add(bl_router *router, const char *method, const char *pattern,
                   void *handler);
-/* path is relative to the router's mount point, without query string.
+/* path is relative to the router's mount point, without query string,
+ * still percent-encoded (e.g. from r->parsed_uri.path, not r->uri).
  * A trailing slash is ignored; empty segments ("//") never match.
  * Parameter values are percent-decoded; a value that decodes to NUL or '/'
  * does not match. */
 bl_route_status bl_router_match(const bl_router *router, apr_pool_t *p,
                                 const char *method, const char *path,
                                 bl_route_match *match);
+/* HEAD is served by a GET route when no HEAD route exists, and then
+ * appears in the Allow list of a 405. */
 
 #endif
