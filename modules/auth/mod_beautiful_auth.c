@@ -15,6 +15,10 @@
 #include <apr_optional_hooks.h>
 #include <apr_strings.h>
 #include <mod_watchdog.h>
+#include <unixd.h>
+
+#include <errno.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -311,15 +315,39 @@ static int auth_handler(request_rec *r)
 
 /* ---------------------------------------------------------------- hooks */
 
+/* The avatar directory, made at start-up (as root, for the child user) so
+ * the first upload does not fail on it. */
+static void make_avatar_dir(apr_pool_t *p, server_rec *s, const char *dir)
+{
+    apr_status_t rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, p);
+
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     "mod_beautiful_auth: cannot create the avatar directory %s", dir);
+        return;
+    }
+    if (geteuid() == 0 && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                     "mod_beautiful_auth: cannot hand %s to the httpd user", dir);
+}
+
 static int auth_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                             server_rec *s)
 {
     server_rec *vs;
     int i;
 
-    for (vs = s; vs; vs = vs->next)
-        apply_defaults(pconf, ap_get_module_config(vs->module_config,
-                                                   &beautiful_auth_module));
+    for (vs = s; vs; vs = vs->next) {
+        auth_conf *c = ap_get_module_config(vs->module_config, &beautiful_auth_module);
+        apply_defaults(pconf, c);
+        if (vs == s || c->avatar_dir != ((auth_conf *)ap_get_module_config(
+                                   s->module_config, &beautiful_auth_module))->avatar_dir)
+            make_avatar_dir(ptemp, vs, c->avatar_dir);
+        if (!c->common_passwords && vs == s)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "mod_beautiful_auth: no BeautifulAuthCommonPasswords list: the "
+                         "password policy checks length and email only");
+    }
     bl_db_prepare_all(s, auth_statements);
 
     auth_router = bl_router_create(pconf);
