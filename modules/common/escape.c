@@ -1,6 +1,7 @@
 /* Escaping untrusted text for log lines. */
 #include "escape.h"
 
+#include <stdint.h>
 #include <string.h>
 
 const char *bl_escape_log(apr_pool_t *p, const char *s, size_t max)
@@ -11,7 +12,8 @@ const char *bl_escape_log(apr_pool_t *p, const char *s, size_t max)
 
     if (!s)
         return "-";
-    len = strnlen(s, max + 1);
+    /* Look one byte past max to know whether to cut (max + 1 must not wrap). */
+    len = max == SIZE_MAX ? strlen(s) : strnlen(s, max + 1);
     /* Worst case every byte becomes \xHH, plus "..." and the NUL. */
     out = apr_palloc(p, (len > max ? max : len) * 4 + 4);
     o = out;

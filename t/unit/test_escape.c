@@ -1,4 +1,5 @@
 /* Log escaping: a CR/LF or ESC in user input cannot forge or colour a log line. */
+#include <stdint.h>
 #include <string.h>
 
 #include "escape.h"
@@ -30,6 +31,7 @@ START_TEST(truncation)
     ck_assert_str_eq(bl_escape_log(pool, "abc", 3), "abc");
     ck_assert_str_eq(bl_escape_log(pool, "\n\n\n\n", 2), "\\x0a\\x0a...");
     ck_assert_str_eq(bl_escape_log(pool, "abc", 0), "...");
+    ck_assert_str_eq(bl_escape_log(pool, "abc\n", SIZE_MAX), "abc\\x0a");
 }
 END_TEST
 
