@@ -289,6 +289,10 @@ bl_write_modules_conf() {
             bl_log "warning: $so has no beautiful_${name}_module symbol: not loaded"
             continue
         fi
+        if [ -n "${BL_MODULES_ONLY:-}" ] && [[ " $BL_MODULES_ONLY " != *" $name "* ]]; then
+            bl_log "$so not loaded: not in BL_MODULES_ONLY"
+            continue
+        fi
         if [ "$name" != core ] && [[ " $loaded " != *" core "* ]]; then
             bl_log "warning: $so not loaded: it needs mod_beautiful_core, which did not build"
             continue

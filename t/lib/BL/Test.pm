@@ -24,6 +24,7 @@ our @EXPORT = qw(
     bl_mail_messages
     bl_stack
     bl_error_log_path bl_error_log_mark bl_error_log_since bl_error_log_crashes
+    bl_access_log_path
 );
 
 my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
@@ -94,6 +95,7 @@ decoded JSON body (undef when the body is not JSON). Options:
   token        => access token, sent as "Authorization: Bearer <token>"
   cookie       => Cookie header value, e.g. "__Host-bl_at=<token>"
   query        => { name => value } appended as the query string
+  timeout      => seconds to wait for the answer (default 20)
 
 =cut
 
@@ -128,7 +130,7 @@ sub bl_request {
     $req->header($_ => $h->{$_}) for sort keys %$h;
 
     my $ua = LWP::UserAgent->new(
-        max_redirect => 0, timeout => $opt{timeout} // 30,
+        max_redirect => 0, timeout => $opt{timeout} // 20,
         keep_alive => 0, agent => 'bl-test/1',
     );
     my $res = $ua->request($req);
@@ -450,6 +452,17 @@ The error log lines after $mark that show a crashed httpd child ("child pid
 ... exit signal", "Segmentation fault"): an empty list when none crashed.
 
 =cut
+
+=head2 bl_access_log_path()
+
+The path of the test server's access log; each line ends with the request
+id in double quotes.
+
+=cut
+
+sub bl_access_log_path {
+    return Apache::Test::vars('t_logs') . '/access_log';
+}
 
 sub bl_error_log_path {
     return Apache::Test::vars('t_logs') . '/error_log';
