@@ -3,11 +3,11 @@
 use strict;
 use warnings FATAL => 'all';
 
-use Test::More;
 use Apache::Test qw(-withtestmore);
+use Test::More import => ['!plan'];
 use BL::Test;
 
-plan tests => 13;
+plan tests => 14;
 
 my ($res) = bl_request(GET => '/bl-harness-no-such-file');
 is $res->code, 404, 'the test server answers';
@@ -29,6 +29,20 @@ is $header->{kid}, bl_jwt_kid(), 'kid is the key thumbprint';
 like bl_mint_jwt(alg => 'none'), qr/^[\w-]+\.[\w-]+\.$/, 'alg none token';
 
 ok bl_stack('status'), 'stack helper reports both services running';
+
+# Two httpd children, so suites can check state shared across children.
+my $ppid = do {
+    open my $fh, '<', Apache::Test::vars('t_logs') . '/httpd.pid' or die $!;
+    local $/; my $p = <$fh>; $p =~ s/\s+//g; $p;
+};
+my @children;
+for my $dir (glob '/proc/[0-9]*') {
+    open(my $fh, '<', "$dir/stat") or next;
+    my $stat = <$fh> // next;
+    $stat =~ s/^.*\)\s+//;    # after "pid (comm)": state ppid ...
+    push @children, $dir if (split ' ', $stat)[1] == $ppid;
+}
+is scalar(@children), 2, 'two httpd children';
 
 SKIP: {
     skip 'mod_beautiful_core not loaded', 1

@@ -45,8 +45,8 @@ BL::Test - helpers for the Beautiful Life Apache::Test suites
 =head1 SYNOPSIS
 
   use strict; use warnings;
-  use Test::More;
   use Apache::Test qw(-withtestmore);
+  use Test::More import => ['!plan'];   # Apache::Test's plan (skips)
   use BL::Test;
 
   plan tests => 2;
