@@ -4,7 +4,7 @@
 # Everything the build, the stack and the tests need on Debian 12.
 BL_PACKAGES=(
     build-essential autoconf automake libtool pkg-config binutils openssl
-    apache2 apache2-dev libaprutil1-dbd-pgsql
+    procps curl apache2 apache2-utils apache2-dev libaprutil1-dbd-pgsql
     postgresql-15 redis-server
     libhiredis-dev libjson-c-dev libssl-dev libcurl4-openssl-dev
     libargon2-dev libical-dev check

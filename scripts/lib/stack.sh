@@ -84,8 +84,12 @@ bl_stack_load_env() {
 # Runs a command as the unprivileged stack user when we are root.
 bl_as_user() {
     if bl_is_root; then
-        runuser -u "$BL_RUN_USER" -- env HOME="$BL_STATE_DIR/home" \
-            PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@"
+        # From a directory the user can enter (the caller's may be closed).
+        ( if [ ! -x "$PWD" ] || ! runuser -u "$BL_RUN_USER" -- test -x "$PWD"; then
+              cd "$BL_STATE_DIR"
+          fi
+          exec runuser -u "$BL_RUN_USER" -- env HOME="$BL_STATE_DIR/home" \
+              PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@" )
     else
         "$@"
     fi
