@@ -21,6 +21,11 @@ Usage (run from anywhere; --src defaults to the tree holding this file):
       for STATUS (exact, then 4XX-style, then default).
   openapi_check.py [--spec FILE] schema NAME
       validates the JSON body on stdin against components/schemas/NAME.
+  openapi_check.py [--spec FILE] response NAME [CONTENT_TYPE]
+      validates the JSON body on stdin against components/responses/NAME
+      (for answers of routes the spec does not list, e.g. an unknown path).
+  openapi_check.py [--src DIR] [--spec FILE] all
+      structure, routes and codes in one run.
 
 Exit status 0 when everything holds, 1 with one line per problem otherwise,
 2 for a usage error. Needs python3-yaml and python3-jsonschema (Debian).
@@ -600,13 +605,31 @@ def cmd_schema(spec, name):
                          sys.stdin.read()).finish("schema %s" % name)
 
 
+def cmd_response(spec, name, ctype):
+    pr = Problems()
+    resp = spec.get("components", {}).get("responses", {}).get(name)
+    if resp is None:
+        pr.add("no components.responses.%s" % name)
+        return pr.finish("response")
+    op = {"responses": {"default": {"$ref": "#/components/responses/%s" % name}}}
+    try:
+        schema = response_schema(spec, op, 0, ctype)
+    except KeyError as e:
+        pr.add(str(e).strip("'\""))
+        return pr.finish("response")
+    if schema is None:
+        pr.add("components.responses.%s has no body" % name)
+        return pr.finish("response")
+    return validate_body(spec, schema, sys.stdin.read()).finish("response %s" % name)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--src", default=os.environ.get("BL_SRC_DIR") or default_src(),
                     help="tree root (modules/, include/, docs/)")
     ap.add_argument("--spec", help="the spec (default: SRC/docs/openapi.yaml)")
     ap.add_argument("mode", choices=("structure", "routes", "codes", "validate", "schema",
-                                     "all"))
+                                     "response", "all"))
     ap.add_argument("args", nargs="*")
     a = ap.parse_args(argv)
     spec_path = a.spec or os.path.join(a.src, "docs", "openapi.yaml")
@@ -630,6 +653,10 @@ def main(argv):
             ap.error("validate METHOD PATH STATUS [CONTENT_TYPE]")
         return cmd_validate(spec, a.args[0], a.args[1], int(a.args[2]),
                             a.args[3] if len(a.args) > 3 else None)
+    if a.mode == "response":
+        if len(a.args) not in (1, 2):
+            ap.error("response NAME [CONTENT_TYPE]")
+        return cmd_response(spec, a.args[0], a.args[1] if len(a.args) > 1 else None)
     if len(a.args) != 1:
         ap.error("schema NAME")
     return cmd_schema(spec, a.args[0])
