@@ -10,7 +10,7 @@ use Symbol qw(gensym);
 use Time::HiRes qw(sleep time);
 use BL::Test;
 
-plan tests => 32, sub { (" " . ($ENV{BL_LOADED_MODULES} // '') . " ") =~ / core / };
+plan tests => 36, sub { (" " . ($ENV{BL_LOADED_MODULES} // '') . " ") =~ / core / };
 
 # { 'name{a="x",b="y"}' => value }, label names sorted.
 sub parse_metrics {
@@ -143,4 +143,21 @@ like $text, qr/^# TYPE http_requests_total counter$/m, 'counter TYPE';
     cmp_ok $after->{$k}, '>', $before->{$k}, 'beautiful_redis_errors_total grew';
     ($ok, $out) = promtool(bl_request(GET => '/metrics')->content);
     ok $ok, 'promtool still accepts the output' or diag $out;
+}
+
+# ---------------------------------------------------------------- graceful restart
+{
+    my (undef, $before) = scrape();
+    my $mark = bl_error_log_mark();
+    open my $fh, '<', Apache::Test::vars('t_pid_file') or die "pid file: $!";
+    chomp(my $ppid = <$fh>);
+    ok kill('USR1', $ppid), 'graceful restart signalled';
+    my $deadline = time + 15;
+    sleep 0.2 until bl_error_log_since($mark) =~ /resuming normal operations/
+                    || time > $deadline;
+    like bl_error_log_since($mark), qr/resuming normal operations/, 'new generation running';
+    my (undef, $after) = scrape();
+    cmp_ok $after->{$health_200} // 0, '>=', $before->{$health_200},
+        'counters survive a graceful restart';
+    is scalar(bl_error_log_crashes($mark)), 0, 'no httpd child crashed';
 }

@@ -41,7 +41,9 @@ static const char *const bucket_label[] = {
 };
 #define BL_NBUCKETS (sizeof(bucket_usec) / sizeof(bucket_usec[0]))
 
-enum { SLOT_FREE = 0, SLOT_CLAIMED = 1, SLOT_READY = 2 };
+/* A claimed slot whose claimer stalls too long is declared dead and skipped
+ * for good, so nobody waits on it twice and no key can get two live rows. */
+enum { SLOT_FREE = 0, SLOT_CLAIMED = 1, SLOT_READY = 2, SLOT_DEAD = 3 };
 
 /* Zero-padded so that keys compare with one memcmp. */
 typedef struct {
@@ -113,7 +115,8 @@ static uint32_t key_hash(const bl_metric_key *key)
 }
 
 /* Waits for a slot another process is filling in; that takes a few
- * instructions, so a long wait means the claimer died mid-way. */
+ * instructions, so a long wait means the claimer died or stalled: the slot
+ * is then declared dead. Returns the state it ended in. */
 static uint32_t slot_wait_ready(bl_slot_head *slot)
 {
     uint32_t st = SLOT_CLAIMED;
@@ -121,11 +124,30 @@ static uint32_t slot_wait_ready(bl_slot_head *slot)
         sched_yield();
         st = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
     }
+    if (st == SLOT_CLAIMED
+        && __atomic_compare_exchange_n(&slot->state, &st, SLOT_DEAD, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        st = SLOT_DEAD;
     return st;
 }
 
-/* Finds the slot for key in a table of n slots of size stride, claiming a
- * free one on the way. Returns NULL when the probe runs out (overflow). */
+/* Claims a free slot for key. Returns 1 when it is ours and ready, 0 when
+ * someone else took it first or declared it dead meanwhile. */
+static int slot_claim(bl_slot_head *slot, const bl_metric_key *key)
+{
+    uint32_t expected = SLOT_FREE;
+    if (!__atomic_compare_exchange_n(&slot->state, &expected, SLOT_CLAIMED, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return 0;
+    slot->key = *key;
+    expected = SLOT_CLAIMED;
+    return __atomic_compare_exchange_n(&slot->state, &expected, SLOT_READY, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* Finds the slot for key in a table of n slots of size stride (linear
+ * probing from the key's hash over slots first..n-1), claiming a free one
+ * on the way. Returns NULL when the probe runs out (overflow). */
 static bl_slot_head *slot_find(void *base, size_t stride, size_t first, size_t n,
                                const bl_metric_key *key)
 {
@@ -135,21 +157,12 @@ static bl_slot_head *slot_find(void *base, size_t stride, size_t first, size_t n
         size_t idx = first + (start + i) % usable;
         bl_slot_head *slot = (bl_slot_head *)((char *)base + idx * stride);
         uint32_t st = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
-        if (st == SLOT_FREE) {
-            uint32_t expected = SLOT_FREE;
-            if (__atomic_compare_exchange_n(&slot->state, &expected, SLOT_CLAIMED, 0,
-                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                slot->key = *key;
-                __atomic_store_n(&slot->state, SLOT_READY, __ATOMIC_RELEASE);
-                return slot;
-            }
-            st = expected;
-        }
+        if (st == SLOT_FREE && slot_claim(slot, key))
+            return slot;
+        st = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
         if (st == SLOT_CLAIMED)
             st = slot_wait_ready(slot);
-        if (st != SLOT_READY)
-            return NULL;    /* stuck claim: never risk a duplicate row */
-        if (memcmp(&slot->key, key, sizeof(*key)) == 0)
+        if (st == SLOT_READY && memcmp(&slot->key, key, sizeof(*key)) == 0)
             return slot;
     }
     return NULL;

@@ -135,14 +135,20 @@ int bl_rate_limit(request_rec *r, const char *name, const char *key,
                   int limit, int window_sec)
 {
     apr_int64_t now = apr_time_sec(apr_time_now());
-    apr_int64_t window = now / window_sec;
-    int reset = window_sec - (int)(now % window_sec);  /* whole seconds, rounded up */
-    const char *hash = apr_pstrndup(r->pool, bl_sha256_hex(r->pool, key, strlen(key)),
-                                    BL_RL_HASH_HEX);
-    const char *redis_key = apr_psprintf(r->pool, "bl:rl:%s:%s:%" APR_INT64_T_FMT,
-                                         name, hash, window);
-    long long count = rl_incr(r, redis_key, window_sec + 1);
-    const char *reset_text = apr_itoa(r->pool, reset);
+    apr_int64_t window;
+    int reset;
+    const char *hash, *redis_key, *reset_text;
+    long long count;
+
+    if (window_sec < 1)                 /* a caller's mistake must not divide by 0 */
+        window_sec = 1;
+    window = now / window_sec;
+    reset = window_sec - (int)(now % window_sec);   /* whole seconds, rounded up */
+    reset_text = apr_itoa(r->pool, reset);
+    key = key ? key : "";
+    hash = apr_pstrndup(r->pool, bl_sha256_hex(r->pool, key, strlen(key)), BL_RL_HASH_HEX);
+    redis_key = apr_psprintf(r->pool, "bl:rl:%s:%s:%" APR_INT64_T_FMT, name, hash, window);
+    count = rl_incr(r, redis_key, window_sec + 1);
 
     if (count < 0) {
         bl_send_unavailable(r, "redis");
