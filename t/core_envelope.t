@@ -2,9 +2,12 @@
 # (handler-made and httpd-made), body limits, content types, bad JSON.
 use strict;
 use warnings;
-use Test::More;
 use Apache::Test qw(-withtestmore);
+use Test::More;
 use BL::Test;
+
+plan skip_all => 'mod_beautiful_core not loaded'
+    unless (' ' . ($ENV{BL_LOADED_MODULES} // '') . ' ') =~ / core /;
 
 my $TS = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 

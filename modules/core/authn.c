@@ -260,6 +260,18 @@ int bl_check_authn(request_rec *r)
     return OK;
 }
 
+/* note_auth_failure hook: httpd asks the auth type to add its challenge
+ * (without a taker it logs "AuthType Beautiful configured without
+ * corresponding module"). */
+int bl_note_auth_failure(request_rec *r, const char *type)
+{
+    if (!type || strcasecmp(type, BL_AUTH_TYPE))
+        return DECLINED;
+    if (!apr_table_get(r->err_headers_out, "WWW-Authenticate"))
+        apr_table_setn(r->err_headers_out, "WWW-Authenticate", BL_WWW_AUTH);
+    return OK;
+}
+
 /* ---------------------------------------------------------------- for handlers */
 
 /* Internal redirects and subrequests inherit the authentication of the

@@ -54,6 +54,7 @@ int bl_origin_allowed(request_rec *r, const char *origin);
 
 /* authn.c */
 int bl_check_authn(request_rec *r);
+int bl_note_auth_failure(request_rec *r, const char *type);
 void bl_authz_register(apr_pool_t *p);
 
 /* db.c */

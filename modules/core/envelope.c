@@ -251,9 +251,26 @@ static apr_status_t error_envelope_filter(ap_filter_t *f, apr_bucket_brigade *bb
     return ap_pass_brigade(f->next, bb);
 }
 
+/* mod_authz_core answers 401 to an authenticated user that Require lines
+ * refuse (the Basic-auth habit of prompting again). A valid access token
+ * was presented, so asking for credentials again cannot help: it is 403. */
+static void authenticated_but_refused(request_rec *r)
+{
+    const bl_req_state *st = ap_get_module_config(r->request_config, &beautiful_core_module);
+
+    if (r->status != HTTP_UNAUTHORIZED || !r->user || !st || !st->user)
+        return;
+    r->status = HTTP_FORBIDDEN;
+    r->status_line = NULL;
+    apr_table_unset(r->err_headers_out, "WWW-Authenticate");
+    if (!apr_table_get(r->notes, BL_NOTE_ERROR_CODE))
+        bl_note_error(r, BL_ERR_FORBIDDEN, "You are not allowed to do this");
+}
+
 /* insert_error_filter hook: httpd is about to answer an error itself. */
 void bl_insert_error_filter(request_rec *r)
 {
+    authenticated_but_refused(r);
     if (!bl_core_api_enabled(r) || r->status < 400)
         return;
     bl_set_security_headers(r);

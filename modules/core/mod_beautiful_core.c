@@ -78,6 +78,7 @@ static void core_register_hooks(apr_pool_t *p)
     ap_hook_header_parser(bl_headers_header_parser, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_check_authn(bl_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_note_auth_failure(bl_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_fixups(bl_rate_limit_fixups, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(core_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(bl_metrics_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
