@@ -11,6 +11,44 @@
 #include <apr_strings.h>
 #include <stdlib.h>
 
+/* ?db=audit|commit|rollback|leave|fk|badid: the database helpers.
+ * audit writes an audit row outside a transaction; commit / rollback /
+ * leave write one inside a transaction ended that way (leave: by the
+ * request-pool cleanup); fk and badid run a failing INSERT through
+ * bl_db_exec. The audit action is the request id, for the test to find. */
+static int echo_db(request_rec *r, const char *mode)
+{
+    const char *rid = apr_table_get(r->subprocess_env, BL_ENV_REQUEST_ID);
+    ap_dbd_t *db = bl_db(r);
+
+    if (!db)
+        return OK;
+    if (!strcmp(mode, "fk") || !strcmp(mode, "badid")) {
+        const char *args[6] = {!strcmp(mode, "fk") ? "00000000-0000-4000-8000-000000000000"
+                                                   : "not-a-uuid",
+                               "email", "test.echo", "t", "b", NULL};
+        if (bl_db_exec(r, db, "core_outbox_insert", 6, args) < 0)
+            return OK;
+        return bl_send_data(r, HTTP_OK, "inserted", NULL, NULL);
+    }
+    if (!strcmp(mode, "audit")) {
+        if (bl_audit(r, NULL, NULL, rid, "echo", "1", "success", "{\"k\":\"v\"}"))
+            return bl_send_unavailable(r, "database");
+        return bl_send_data(r, HTTP_OK, "audited", NULL, NULL);
+    }
+    if (bl_db_begin(r, db))
+        return OK;
+    if (bl_audit(r, db, NULL, rid, "echo", "1", "success", NULL)) {
+        bl_db_rollback(r, db);
+        return bl_send_unavailable(r, "database");
+    }
+    if (!strcmp(mode, "commit") && bl_db_commit(r, db))
+        return OK;
+    if (!strcmp(mode, "rollback"))
+        bl_db_rollback(r, db);
+    return bl_send_data(r, HTTP_OK, mode, NULL, NULL);
+}
+
 int bl_echo_handler(request_rec *r)
 {
     const bl_user *user;
@@ -25,6 +63,8 @@ int bl_echo_handler(request_rec *r)
         if (status >= 400 && status <= 599)
             return status;
     }
+    if (r->args && !strncmp(r->args, "db=", 3))
+        return echo_db(r, r->args + 3);
     if (r->method_number == M_DELETE)
         return HTTP_METHOD_NOT_ALLOWED;
     if (r->method_number != M_GET) {

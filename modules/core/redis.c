@@ -91,34 +91,50 @@ static apr_status_t free_reply(void *reply)
     return APR_SUCCESS;
 }
 
-redisReply *bl_redis_command(request_rec *r, int argc, const char **argv,
-                             const size_t *argvlen)
+/* One attempt on a pooled connection. *stale is set when the server had
+ * closed it (a Redis restart since it was last used): worth one retry. */
+static redisReply *command_once(request_rec *r, int argc, const char **argv,
+                                const size_t *argvlen, int *stale)
 {
     redisContext *c = NULL;
     redisReply *reply;
-    apr_status_t rv;
+    apr_status_t rv = apr_reslist_acquire(redis_pool, (void **)&c);
 
-    if (!redis_pool) {
-        bl_metrics_count_redis_error();
-        return NULL;
-    }
-    rv = apr_reslist_acquire(redis_pool, (void **)&c);
+    *stale = 0;
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "Redis unavailable");
-        bl_metrics_count_redis_error();
         return NULL;
     }
     reply = redisCommandArgv(c, argc, argv, argvlen);
     if (!reply || c->err) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "Redis command %s failed: %s",
-                      bl_escape_log(r->pool, argv[0], 16), c->errstr);
+        *stale = c->err == REDIS_ERR_EOF;
+        ap_log_rerror(APLOG_MARK, *stale ? APLOG_INFO : APLOG_ERR, 0, r,
+                      "Redis command %s failed: %s", bl_escape_log(r->pool, argv[0], 16),
+                      c->errstr);
         if (reply)
             freeReplyObject(reply);
         apr_reslist_invalidate(redis_pool, c);
-        bl_metrics_count_redis_error();
         return NULL;
     }
     apr_reslist_release(redis_pool, c);
+    return reply;
+}
+
+redisReply *bl_redis_command(request_rec *r, int argc, const char **argv,
+                             const size_t *argvlen)
+{
+    redisReply *reply = NULL;
+    int stale = 0;
+
+    if (redis_pool) {
+        reply = command_once(r, argc, argv, argvlen, &stale);
+        if (!reply && stale)
+            reply = command_once(r, argc, argv, argvlen, &stale);
+    }
+    if (!reply) {
+        bl_metrics_count_redis_error();
+        return NULL;
+    }
     apr_pool_cleanup_register(r->pool, reply, free_reply, apr_pool_cleanup_null);
     return reply;
 }
