@@ -4,8 +4,8 @@
 use strict;
 use warnings;
 use FindBin;
-use Test::More;
 use Apache::Test qw(-withtestmore);
+use Test::More;
 use BL::Test;
 require "$FindBin::Bin/auth_helpers.pl";
 

@@ -482,11 +482,13 @@ static void auth_register_hooks(apr_pool_t *p)
 {
     /* Statements must be registered before mod_dbd prepares them. */
     static const char *const succ_dbd[] = {"mod_dbd.c", NULL};
+    static const char *const succ_watchdog[] = {"mod_watchdog.c", NULL};
     static const char *const pred_log[] = {NULL};
     static const char *const succ_log[] = {"mod_log_config.c", NULL};
 
     ap_hook_post_config(auth_post_config, NULL, succ_dbd, APR_HOOK_MIDDLE);
-    ap_hook_post_config(auth_post_config_watchdog, NULL, NULL, APR_HOOK_LAST);
+    /* Before mod_watchdog's own post_config, which makes the instance's mutex. */
+    ap_hook_post_config(auth_post_config_watchdog, NULL, succ_watchdog, APR_HOOK_LAST);
     ap_hook_child_init(auth_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(auth_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(auth_redact_log, pred_log, succ_log, APR_HOOK_REALLY_FIRST);
