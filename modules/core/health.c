@@ -29,41 +29,62 @@ static const char *health_timestamp(apr_pool_t *p)
                         t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
 }
 
-/* A trivial query on the pooled connection: a connection that was fine
- * before PostgreSQL went away still looks fine until it is used. */
+/* Tries this many pooled connections: after PostgreSQL or Redis restarts,
+ * each child's idle connections fail once before they are re-opened, and
+ * that must not take the server out of rotation. */
+#define BL_HEALTH_ATTEMPTS 3
+
+/* SELECT 1 on one pooled connection. */
+static int db_ping(request_rec *r, ap_dbd_t *db)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    /* random=1 fetches the whole (one-row) result, so nothing is left pending. */
+    int rv = apr_dbd_select(db->driver, r->pool, db->handle, &res, "SELECT 1", 1);
+
+    if (rv == 0 && apr_dbd_get_row(db->driver, r->pool, res, &row, 1) == 0)
+        return 1;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "health: SELECT 1 failed: %s",
+                  apr_dbd_error(db->driver, db->handle, rv));
+    return 0;
+}
+
+/* A query, not just a look at the connection: one that was fine before
+ * PostgreSQL went away still looks fine until it is used. A failed one goes
+ * back to mod_dbd's pool, whose check re-opens it on the next attempt.
+ * ap_dbd_open/close rather than ap_dbd_acquire, which would pin the failed
+ * connection to this request. */
 int bl_health_database_ok(request_rec *r)
 {
     /* Looked up per call (a hash lookup): mod_dbd may be reloaded at a
      * restart, and core must load even where mod_dbd is not. */
-    APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
-    ap_dbd_t *db = acquire ? acquire(r) : NULL;
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    int rv;
+    APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
 
-    if (!db) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "health: no database connection");
-        bl_metrics_count_db_error();
-        return 0;
+    for (int i = 0; dbd_open && dbd_close && i < BL_HEALTH_ATTEMPTS; i++) {
+        ap_dbd_t *db = dbd_open(r->pool, r->server);
+        int ok;
+        if (!db)
+            break;                      /* the pool cannot connect: down */
+        ok = db_ping(r, db);
+        dbd_close(r->server, db);
+        if (ok)
+            return 1;
     }
-    /* random=1 fetches the whole (one-row) result, so nothing is left pending. */
-    rv = apr_dbd_select(db->driver, r->pool, db->handle, &res, "SELECT 1", 1);
-    if (rv != 0 || apr_dbd_get_row(db->driver, r->pool, res, &row, 1) != 0) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "health: database check failed: %s",
-                      apr_dbd_error(db->driver, db->handle, rv));
-        bl_metrics_count_db_error();
-        return 0;
-    }
-    return 1;
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "health: the database is unavailable");
+    bl_metrics_count_db_error();
+    return 0;
 }
 
-/* bl_redis_command counts and logs its own failures. */
+/* bl_redis_command counts and logs its own failures and reconnects on the
+ * next command, so a connection broken by a Redis restart gets one retry. */
 int bl_health_redis_ok(request_rec *r)
 {
     const char *argv[] = {"PING"};
-    redisReply *reply = bl_redis_command(r, 1, argv, NULL);
+    redisReply *reply = NULL;
 
+    for (int i = 0; !reply && i < 2; i++)
+        reply = bl_redis_command(r, 1, argv, NULL);
     if (!reply)
         return 0;
     if (reply->type == REDIS_REPLY_STATUS && reply->str && strcmp(reply->str, "PONG") == 0)
