@@ -5,7 +5,9 @@
  *   BeautifulRateLimit off
  *
  * Counter key: "bl:rl:<name>:<sha256(key value), 32 hex>:<window index>".
- * The client key is hashed so that no IP or user id sits in Redis in clear.
+ * The client key is hashed: keys have a fixed length and no IP or user id
+ * sits in Redis in clear (a hash of an IPv4 address can still be reversed
+ * by brute force, so Redis stays a private service all the same).
  */
 #include "core_private.h"
 #include "hmac.h"
@@ -131,6 +133,14 @@ static long long rl_incr(request_rec *r, const char *redis_key, int ttl)
     return reply->integer;
 }
 
+/* In err_headers_out, so they stay on error responses (429, 404 ...) too. */
+static void rl_headers(request_rec *r, int limit, int remaining, const char *reset)
+{
+    apr_table_setn(r->err_headers_out, "RateLimit-Limit", apr_itoa(r->pool, limit));
+    apr_table_setn(r->err_headers_out, "RateLimit-Remaining", apr_itoa(r->pool, remaining));
+    apr_table_setn(r->err_headers_out, "RateLimit-Reset", reset);
+}
+
 int bl_rate_limit(request_rec *r, const char *name, const char *key,
                   int limit, int window_sec)
 {
@@ -155,11 +165,7 @@ int bl_rate_limit(request_rec *r, const char *name, const char *key,
         return -1;
     }
 
-    /* err_headers_out: kept on error responses too. */
-    apr_table_setn(r->err_headers_out, "RateLimit-Limit", apr_itoa(r->pool, limit));
-    apr_table_setn(r->err_headers_out, "RateLimit-Remaining",
-                   apr_itoa(r->pool, count >= limit ? 0 : (int)(limit - count)));
-    apr_table_setn(r->err_headers_out, "RateLimit-Reset", reset_text);
+    rl_headers(r, limit, count >= limit ? 0 : (int)(limit - count), reset_text);
     if (count <= limit)
         return 0;
 
