@@ -73,6 +73,34 @@ sub mail_for {
     return undef;
 }
 
+# The messages to $to (subject matching $re) in the file sink, as
+# { name => content }.
+sub mails_to {
+    my ($to, $re) = @_;
+    my %m;
+    for my $m (bl_mail_messages()) {
+        my $c = $m->{content};
+        next unless $c =~ /^To:.*\Q$to\E/mi;
+        next if $re && $c !~ /^Subject:.*$re/mi;
+        $m{ $m->{name} } = $c;
+    }
+    return \%m;
+}
+
+# Waits for a message to $to that is not in $seen (from mails_to); returns
+# its text or undef.
+sub new_mail_to {
+    my ($to, $re, $seen, $secs) = @_;
+    my $until = time + ($secs // 15);
+    while (time < $until) {
+        my $now = mails_to($to, $re);
+        my @new = grep { !exists $seen->{$_} } keys %$now;
+        return $now->{ $new[0] } if @new == 1;
+        sleep 0.2;
+    }
+    return undef;
+}
+
 # The token of the first link "...?token=..." in a message (quoted-printable
 # soft breaks undone).
 sub token_from_mail {
