@@ -171,8 +171,9 @@ json_object *bl_read_json(request_rec *r);
  * common/json.h, details "field: <name>"). */
 int bl_send_validation_error(request_rec *r, const char *field, const char *message);
 
-/* The caller's IP (r->useragent_ip, which mod_remoteip sets from trusted
- * proxies) and User-Agent (may be NULL). */
+/* The caller's IP (r->useragent_ip: behind trusted proxies the client
+ * from X-Forwarded-For, set by BeautifulTrustedProxy or mod_remoteip) and
+ * User-Agent (may be NULL). */
 const char *bl_client_ip(request_rec *r);
 const char *bl_user_agent(request_rec *r);
 

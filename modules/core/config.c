@@ -74,6 +74,8 @@ void *bl_core_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     sc->max_body = add->max_body ? add->max_body : base->max_body;
     sc->public_base_url = add->public_base_url ? add->public_base_url
                                                : base->public_base_url;
+    sc->trusted_proxies = add->trusted_proxies ? add->trusted_proxies
+                                               : base->trusted_proxies;
     sc->test_echo = add->test_echo >= 0 ? add->test_echo : base->test_echo;
     return sc;
 }
@@ -325,6 +327,9 @@ const command_rec bl_core_cmds[] = {
                   "Largest request body read, in bytes (default 1 MiB)"),
     AP_INIT_TAKE1("BeautifulPublicBaseURL", cmd_public_url, NULL, RSRC_CONF,
                   "The public URL of this service, e.g. https://api.example.org"),
+    AP_INIT_ITERATE("BeautifulTrustedProxy", bl_cmd_trusted_proxy, NULL, RSRC_CONF,
+                    "Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For "
+                    "and X-Forwarded-Proto are believed"),
     AP_INIT_FLAG("BeautifulTestEcho", cmd_test_echo, NULL, RSRC_CONF,
                  "Enable the test-only beautiful-echo handler (never in production)"),
     AP_INIT_FLAG("BeautifulAPI", cmd_api, NULL, RSRC_CONF | ACCESS_CONF,

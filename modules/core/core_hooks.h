@@ -52,6 +52,12 @@ int bl_headers_header_parser(request_rec *r);
 void bl_set_security_headers(request_rec *r);
 int bl_origin_allowed(request_rec *r, const char *origin);
 
+/* proxy.c — BeautifulTrustedProxy */
+const char *bl_cmd_trusted_proxy(cmd_parms *cmd, void *dummy, const char *arg);
+int bl_proxy_post_read_request(request_rec *r);
+/* 1 when a trusted proxy says the client came over https. */
+int bl_proxy_forwarded_https(request_rec *r);
+
 /* authn.c */
 int bl_check_authn(request_rec *r);
 int bl_note_auth_failure(request_rec *r, const char *type);

@@ -23,6 +23,7 @@ typedef struct {
     apr_array_header_t *cors_origins; /* const char * exact origins */
     apr_size_t max_body;              /* bytes */
     const char *public_base_url;
+    apr_array_header_t *trusted_proxies; /* apr_ipsubnet_t *, BeautifulTrustedProxy */
     int test_echo;                    /* BeautifulTestEcho: -1 unset */
 } bl_server_conf;
 

@@ -67,8 +67,9 @@ void bl_set_security_headers(request_rec *r)
     apr_table_setn(h, "Cross-Origin-Resource-Policy", "same-origin");
     if (!apr_table_get(h, "Cache-Control"))
         apr_table_setn(h, "Cache-Control", "no-store");
-    /* HSTS only means something over TLS; on plain HTTP browsers ignore it */
-    if (!strcmp(ap_http_scheme(r), "https"))
+    /* HSTS only means something over TLS (here or, per a trusted proxy,
+     * at the edge); on plain HTTP browsers ignore it */
+    if (!strcmp(ap_http_scheme(r), "https") || bl_proxy_forwarded_https(r))
         apr_table_setn(h, "Strict-Transport-Security", "max-age=63072000; includeSubDomains");
     if (!apr_table_get(h, "X-Request-ID")) {
         const char *id = apr_table_get(r->subprocess_env, BL_ENV_REQUEST_ID);

@@ -2,8 +2,8 @@
  *
  * This file only wires things into httpd: the module record, the hooks in
  * request order and the handler names. The work lives in config.c,
- * headers.c, authn.c, envelope.c, body.c, db.c, redis.c, audit.c and (by
- * their own authors) metrics.c, health.c, ratelimit.c. */
+ * headers.c, proxy.c, authn.c, envelope.c, body.c, db.c, redis.c, audit.c
+ * and (by their own authors) metrics.c, health.c, ratelimit.c. */
 #include "core_hooks.h"
 
 #include <http_protocol.h>
@@ -64,6 +64,7 @@ static int core_handler(request_rec *r)
 static void core_register_hooks(apr_pool_t *p)
 {
     static const char *const before_dbd[] = {"mod_dbd.c", NULL};
+    static const char *const after_remoteip[] = {"mod_remoteip.c", NULL};
 
     bl_envelope_register();
     bl_authz_register(p);
@@ -75,6 +76,8 @@ static void core_register_hooks(apr_pool_t *p)
     /* request order: post_read_request, header_parser, authn, fixups, handler */
     ap_hook_post_read_request(bl_headers_post_read_request, NULL, NULL,
                               APR_HOOK_REALLY_FIRST);
+    ap_hook_post_read_request(bl_proxy_post_read_request, after_remoteip, NULL,
+                              APR_HOOK_FIRST);
     ap_hook_header_parser(bl_headers_header_parser, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_check_authn(bl_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);

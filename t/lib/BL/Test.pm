@@ -96,6 +96,8 @@ decoded JSON body (undef when the body is not JSON). Options:
   cookie       => Cookie header value, e.g. "__Host-bl_at=<token>"
   query        => { name => value } appended as the query string
   timeout      => seconds to wait for the answer (default 20)
+  local_address => source address of the connection (e.g. 127.0.0.2, to
+                  be a peer other than 127.0.0.1)
 
 =cut
 
@@ -132,6 +134,7 @@ sub bl_request {
     my $ua = LWP::UserAgent->new(
         max_redirect => 0, timeout => $opt{timeout} // 20,
         keep_alive => 0, agent => 'bl-test/1',
+        (defined $opt{local_address} ? (local_address => $opt{local_address}) : ()),
     );
     my $res = $ua->request($req);
     my $data;
