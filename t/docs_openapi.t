@@ -34,7 +34,7 @@ sub check {
     print {$in} $stdin // '';
     close $in;
     open(my $infh, '<', $inpath) or die "$inpath: $!";
-    my $pid = open3($infh, my $out, undef, $PYTHON, $TOOL, '--src', $SRC, '--spec',
+    my $pid = open3('<&' . fileno($infh), my $out, undef, $PYTHON, $TOOL, '--src', $SRC, '--spec',
                     $ENV{BL_OPENAPI_SPEC} // $SPEC, @args);
     local $/;
     my $text = <$out> // '';
