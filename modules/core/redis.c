@@ -3,18 +3,27 @@
  * The event MPM runs many threads per child, and a hiredis context is not
  * thread-safe: connections live in an apr_reslist created in child_init.
  * A connection that saw an I/O error is invalidated instead of released,
- * so the next command opens a fresh one and a Redis restart heals itself. */
+ * so the next command opens a fresh one and a Redis restart heals itself.
+ *
+ * After a connect that failed only when its timeout ran out (a Redis host
+ * that drops packets), the child treats Redis as down for a second:
+ * commands fail at once instead of each waiting out the timeout again, so
+ * such a Redis cannot hold every worker. A connect refused at once costs
+ * nothing and starts no back-off, so a restarted Redis serves the very
+ * next request. */
 #include "core_hooks.h"
 #include "escape.h"
 
 #include <http_log.h>
 #include <ap_mpm.h>
+#include <apr_atomic.h>
 #include <apr_reslist.h>
 #include <apr_strings.h>
 
 APLOG_USE_MODULE(beautiful_core);
 
 #define BL_REDIS_TTL apr_time_from_sec(60)
+#define BL_REDIS_BACKOFF apr_time_from_sec(1)
 
 typedef struct {
     const char *host;
@@ -24,6 +33,19 @@ typedef struct {
 } redis_params;
 
 static apr_reslist_t *redis_pool;   /* per child; NULL before child_init */
+/* apr_time_t before which no connect is tried; 0: none. Per child, read
+ * and written by every worker thread. */
+static volatile apr_uint64_t redis_retry_at;
+
+static int redis_backing_off(void)
+{
+    return (apr_time_t)apr_atomic_read64(&redis_retry_at) > apr_time_now();
+}
+
+static void redis_back_off(void)
+{
+    apr_atomic_set64(&redis_retry_at, (apr_uint64_t)(apr_time_now() + BL_REDIS_BACKOFF));
+}
 
 static struct timeval to_timeval(apr_interval_time_t t)
 {
@@ -37,13 +59,22 @@ static apr_status_t redis_construct(void **resource, void *params, apr_pool_t *p
 {
     const redis_params *rp = params;
     struct timeval tv = to_timeval(rp->timeout);
-    redisContext *c = redisConnectWithTimeout(rp->host, rp->port, tv);
+    apr_time_t started;
+    redisContext *c;
 
+    /* APR 1.x calls this with the pool's lock held, so connects queue up:
+     * those queued behind a timed-out one must not each wait again */
+    if (redis_backing_off())
+        return APR_ECONNREFUSED;
+    started = apr_time_now();
+    c = redisConnectWithTimeout(rp->host, rp->port, tv);
     if (!c || c->err) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, rp->s, "Redis %s:%d: %s", rp->host,
                      rp->port, c ? c->errstr : "cannot allocate context");
         if (c)
             redisFree(c);
+        if (apr_time_now() - started >= rp->timeout / 2)
+            redis_back_off();
         return APR_ECONNREFUSED;
     }
     if (redisSetTimeout(c, tv) != REDIS_OK) {
@@ -71,6 +102,7 @@ void bl_redis_child_init(apr_pool_t *pchild, server_rec *s)
     rp->port = sc->redis_port;
     rp->timeout = sc->redis_timeout;
     rp->s = s;
+    apr_atomic_set64(&redis_retry_at, 0);
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
     if (threads < 1)
         threads = 1;
@@ -126,7 +158,8 @@ redisReply *bl_redis_command(request_rec *r, int argc, const char **argv,
     redisReply *reply = NULL;
     int stale = 0;
 
-    if (redis_pool) {
+    /* while backing off, fail without a word: the connect error was logged */
+    if (redis_pool && !redis_backing_off()) {
         reply = command_once(r, argc, argv, argvlen, &stale);
         if (!reply && stale)
             reply = command_once(r, argc, argv, argvlen, &stale);
