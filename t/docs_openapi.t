@@ -45,6 +45,7 @@ sub check {
 # The answer validates against the documented response of METHOD PATH.
 sub conforms {
     my ($res, $method, $path, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
     my ($rc, $out) = check($res->content, 'validate', $method, $path, $res->code,
                            scalar($res->header('Content-Type') // 'application/json'));
     ok $rc == 0, "$name: the $method $path " . $res->code . ' answer matches the spec'
