@@ -102,9 +102,10 @@ apr_status_t bl_db_value(request_rec *r, ap_dbd_t *db, const char *label,
 /* Column col of row as text, or NULL for SQL NULL. */
 const char *bl_db_get(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int col);
 
-/* Transactions on the request's connection. begin/commit answer 503 on
- * failure and return non-zero; rollback never answers. A transaction left
- * open at the end of a request is rolled back. */
+/* Transactions on the request's connection. begin/commit answer on
+ * failure and return non-zero: 503, or for a deferred constraint that
+ * fails at COMMIT 409/400 as bl_db_exec; rollback never answers. A
+ * transaction left open at the end of a request is rolled back. */
 int bl_db_begin(request_rec *r, ap_dbd_t *db);
 int bl_db_commit(request_rec *r, ap_dbd_t *db);
 void bl_db_rollback(request_rec *r, ap_dbd_t *db);

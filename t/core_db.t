@@ -49,11 +49,25 @@ is $data->{error}{code}, 'VALIDATION_ERROR', 'as a validation error';
 is $res->code, 400, 'malformed uuid: 400, not 500';
 is $data->{error}{code}, 'VALIDATION_ERROR', 'as a validation error';
 
+# a deferred constraint fails at COMMIT: mapped as an INSERT's would be
+($res, $data) = run_db('deferred-unique' => "core-db-deferred-unique-$$");
+is $res->code, 409, 'deferred unique violation at COMMIT: 409';
+is $data->{error}{code}, 'CONFLICT', 'as a conflict';
+($res, $data) = run_db('deferred-fk' => "core-db-deferred-fk-$$");
+is $res->code, 400, 'deferred foreign key violation at COMMIT: 400';
+is $data->{error}{code}, 'VALIDATION_ERROR', 'as a validation error';
+$rid = "core-db-after-deferred-$$";
+($res) = run_db(audit => $rid) for 1 .. 3;
+is scalar(audit_rows($rid)), 3, 'connections are clean after a failed COMMIT';
+
 # the error log names the statement and SQLSTATE, never the values
 my $log = Apache::Test::vars('serverroot') . '/logs/error_log';
 open my $fh, '<', $log or die "$log: $!";
 my @lines = grep { /core_outbox_insert/ } <$fh>;
 ok scalar(grep { /SQLSTATE 23503/ } @lines), 'FK failure logged with its SQLSTATE';
 ok !scalar(grep { /not-a-uuid|00000000-0000-4000/ } @lines), 'no argument values in the log';
+seek $fh, 0, 0;
+ok scalar(grep { /statement COMMIT failed \(SQLSTATE 23505\)/ } <$fh>),
+    'a failed COMMIT logged with its SQLSTATE';
 
 done_testing();

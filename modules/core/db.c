@@ -223,6 +223,20 @@ int bl_db_exec_quiet(request_rec *r, ap_dbd_t *db, const char *label,
     return rows;
 }
 
+/* Answers a failed write by its SQLSTATE: 409 for a unique violation, 400
+ * for other constraint and input errors, 503 (counted) for the rest. */
+static void send_write_error(request_rec *r, const char *state)
+{
+    if (!strcmp(state, "23505"))
+        bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT, "The resource already exists", NULL);
+    else if (is_client_error(state))
+        bl_send_error(r, HTTP_BAD_REQUEST, BL_ERR_VALIDATION, "Invalid value", NULL);
+    else {
+        bl_metrics_count_db_error();
+        bl_send_unavailable(r, "database");
+    }
+}
+
 int bl_db_exec(request_rec *r, ap_dbd_t *db, const char *label,
                int nargs, const char *const *args)
 {
@@ -235,14 +249,7 @@ int bl_db_exec(request_rec *r, ap_dbd_t *db, const char *label,
     rows = exec_statement(r, db, st, label, nargs, args, &state);
     if (rows >= 0)
         return rows;
-    if (!strcmp(state, "23505"))
-        bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT, "The resource already exists", NULL);
-    else if (is_client_error(state))
-        bl_send_error(r, HTTP_BAD_REQUEST, BL_ERR_VALIDATION, "Invalid value", NULL);
-    else {
-        bl_metrics_count_db_error();
-        bl_send_unavailable(r, "database");
-    }
+    send_write_error(r, state);
     return -1;
 }
 
@@ -338,9 +345,10 @@ int bl_db_commit(request_rec *r, ap_dbd_t *db)
     }
     st->tx_open = 0;
     if (run_plain(r, db, "COMMIT") != 0) {
-        log_failure(r, "COMMIT", sqlstate(r, db, -1));
-        bl_metrics_count_db_error();
-        bl_send_unavailable(r, "database");
+        /* deferred constraints are checked here: the client's fault too */
+        const char *state = sqlstate(r, db, -1);
+        log_failure(r, "COMMIT", state);
+        send_write_error(r, state);
         return -1;
     }
     return 0;

@@ -11,6 +11,32 @@
 #include <apr_strings.h>
 #include <stdlib.h>
 
+/* ?db=deferred-unique|deferred-fk: a transaction whose deferred
+ * constraint fails only at COMMIT. Constant SQL on tables of its own that
+ * die with the transaction, so nothing of the schema is needed or left. */
+static int echo_deferred(request_rec *r, ap_dbd_t *db, const char *mode)
+{
+    static const char unique_sql[] =
+        "CREATE TEMP TABLE bl_echo_deferred (id int UNIQUE DEFERRABLE INITIALLY DEFERRED) "
+        "ON COMMIT DROP; INSERT INTO bl_echo_deferred VALUES (1), (1)";
+    static const char fk_sql[] =
+        "CREATE TEMP TABLE bl_echo_parent (id int PRIMARY KEY) ON COMMIT DROP; "
+        "CREATE TEMP TABLE bl_echo_child (parent int REFERENCES bl_echo_parent "
+        "DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP; INSERT INTO bl_echo_child VALUES (1)";
+    int rows = 0;
+
+    if (bl_db_begin(r, db))
+        return OK;
+    if (apr_dbd_query(db->driver, db->handle, &rows,
+                      !strcmp(mode, "deferred-fk") ? fk_sql : unique_sql)) {
+        bl_db_rollback(r, db);
+        return bl_send_unavailable(r, "database");
+    }
+    if (bl_db_commit(r, db))
+        return OK;
+    return bl_send_data(r, HTTP_OK, "committed", NULL, NULL);
+}
+
 /* ?db=audit|commit|rollback|leave|fk|badid: the database helpers.
  * audit writes an audit row outside a transaction; commit / rollback /
  * leave write one inside a transaction ended that way (leave: by the
@@ -23,6 +49,8 @@ static int echo_db(request_rec *r, const char *mode)
 
     if (!db)
         return OK;
+    if (!strncmp(mode, "deferred-", 9))
+        return echo_deferred(r, db, mode);
     if (!strcmp(mode, "fk") || !strcmp(mode, "badid")) {
         const char *args[6] = {!strcmp(mode, "fk") ? "00000000-0000-4000-8000-000000000000"
                                                    : "not-a-uuid",
