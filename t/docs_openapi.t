@@ -18,7 +18,7 @@ use BL::Test;
 my $loaded = ' ' . ($ENV{BL_LOADED_MODULES} // '') . ' ';
 my $have_auth = $loaded =~ / auth /;
 
-plan tests => 54, sub { $loaded =~ / core / };
+plan tests => 57, sub { $loaded =~ / core / };
 
 my $SRC = $ENV{BL_SRC_DIR} or BAIL_OUT('BL_SRC_DIR is not set (run through scripts/check)');
 my $PYTHON = $ENV{BL_PYTHON} || '/usr/bin/python3';
@@ -113,6 +113,14 @@ SKIP: {
     is $res->code, 401, 'an unknown /api/v1 route is 401 without a token';
     my ($rc, $out) = check($res->content, 'response', 'Unauthorized');
     ok $rc == 0, 'the 401 matches the Unauthorized response of the spec' or diag $out;
+
+    # The description itself is served, without a token, as shipped.
+    ($res) = bl_request(GET => '/api/v1/openapi.yaml');
+    is $res->code, 200, 'GET /api/v1/openapi.yaml is public';
+    like $res->header('Content-Type') // '', qr{^application/yaml}, 'served as YAML';
+    open(my $fh, '<:raw', $SPEC) or die "$SPEC: $!";
+    my $shipped = do { local $/; <$fh> };
+    ok $res->content eq $shipped, 'the served document is docs/openapi.yaml';
 }
 
 # ---------------------------------------------------------------- auth, live

@@ -62,6 +62,15 @@ bl_stack_vars() {
         PGHOST PGPORT PGDATABASE PGUSER
 }
 
+# Copies the files httpd serves or reads from the data directory
+# ($(datadir)/beautiful-life when installed): data/* and docs/openapi.yaml.
+#   bl_stage_data SRCDIR
+bl_stage_data() {
+    rm -rf "$BL_DATA_DIR"
+    cp -R "$1/data" "$BL_DATA_DIR"
+    cp "$1/docs/openapi.yaml" "$BL_DATA_DIR/"
+}
+
 # Writes the settings a later `scripts/stack` call (from a test, say) needs.
 bl_stack_save_env() {
     local v
