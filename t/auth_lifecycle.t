@@ -5,7 +5,7 @@ use strict;
 use warnings;
 use FindBin;
 use Apache::Test qw(-withtestmore);
-use Test::More;
+use Test::More import => ['!plan'];
 use BL::Test;
 require "$FindBin::Bin/auth_helpers.pl";
 

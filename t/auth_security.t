@@ -6,7 +6,7 @@ use strict;
 use warnings;
 use FindBin;
 use Apache::Test qw(-withtestmore);
-use Test::More;
+use Test::More import => ['!plan'];
 use Time::HiRes qw(time);
 use BL::Test;
 require "$FindBin::Bin/auth_helpers.pl";

@@ -2,7 +2,7 @@
 use strict;
 use warnings;
 use Apache::Test qw(-withtestmore);
-use Test::More;
+use Test::More import => ['!plan'];
 use MIME::Base64 qw(encode_base64 decode_base64);
 use BL::Test;
 

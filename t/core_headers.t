@@ -2,7 +2,7 @@
 use strict;
 use warnings;
 use Apache::Test qw(-withtestmore);
-use Test::More;
+use Test::More import => ['!plan'];
 use BL::Test;
 
 plan skip_all => 'mod_beautiful_core not loaded'

@@ -4,7 +4,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
-use Test::More;
+use Test::More import => ['!plan'];
 use Time::HiRes qw(sleep time);
 use BL::Test;
 

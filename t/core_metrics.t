@@ -4,7 +4,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
-use Test::More;
+use Test::More import => ['!plan'];
 use IPC::Open3 qw(open3);
 use Symbol qw(gensym);
 use Time::HiRes qw(sleep time);

@@ -5,7 +5,7 @@
 use strict;
 use warnings;
 use Apache::Test qw(-withtestmore);
-use Test::More;
+use Test::More import => ['!plan'];
 use POSIX qw(fmod);
 use Time::HiRes qw(sleep time);
 use BL::Test;

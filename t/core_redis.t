@@ -6,7 +6,7 @@
 use strict;
 use warnings;
 use Apache::Test qw(-withtestmore);
-use Test::More;
+use Test::More import => ['!plan'];
 use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 use BL::Test;

@@ -7,7 +7,7 @@ use strict;
 use warnings FATAL => 'all';
 
 use Apache::Test qw(-withtestmore);
-use Test::More;
+use Test::More import => ['!plan'];
 use File::Spec;
 use File::Temp qw(tempfile);
 use IPC::Open3 qw(open3);

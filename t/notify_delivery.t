@@ -5,7 +5,7 @@
 use strict;
 use warnings FATAL => 'all';
 
-use Test::More;
+use Test::More import => ['!plan'];
 use Apache::Test qw(-withtestmore);
 use Time::HiRes qw(sleep time);
 use BL::Test;

@@ -9,7 +9,7 @@
 use strict;
 use warnings FATAL => 'all';
 
-use Test::More;
+use Test::More import => ['!plan'];
 use Apache::Test qw(-withtestmore);
 use File::Temp qw(tempdir);
 use FindBin ();
