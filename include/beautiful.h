@@ -51,7 +51,8 @@ const char *bl_issue_access_token(request_rec *r, const char *user_id,
                                   const char *role, const char *session_id,
                                   apr_time_t *expires);
 
-/* The JWKS document (all configured keys) as JSON text. */
+/* The JWKS document (all configured keys) as JSON text, built once at
+ * start-up. */
 const char *bl_jwks_json(request_rec *r);
 
 /* Sessions live in Redis as "bl:sess:<sid>" -> user id, with a TTL.
@@ -102,10 +103,13 @@ apr_status_t bl_db_value(request_rec *r, ap_dbd_t *db, const char *label,
 /* Column col of row as text, or NULL for SQL NULL. */
 const char *bl_db_get(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int col);
 
-/* Transactions on the request's connection. begin/commit answer on
- * failure and return non-zero: 503, or for a deferred constraint that
- * fails at COMMIT 409/400 as bl_db_exec; rollback never answers. A
- * transaction left open at the end of a request is rolled back. */
+/* Transactions on the request's connection. begin/commit return non-zero
+ * on failure, and then the client has its answer: the one a failing
+ * bl_db_exec/bl_db_select gave, else 503 (also when only a quiet statement
+ * such as bl_audit or bl_outbox_add failed), or for a deferred constraint
+ * that fails at COMMIT 409/400 as bl_db_exec. They never write a second
+ * answer over one already sent. rollback never answers. A transaction left
+ * open at the end of a request is rolled back. */
 int bl_db_begin(request_rec *r, ap_dbd_t *db);
 int bl_db_commit(request_rec *r, ap_dbd_t *db);
 void bl_db_rollback(request_rec *r, ap_dbd_t *db);
@@ -200,7 +204,8 @@ int bl_rate_limit(request_rec *r, const char *name, const char *key,
  * ("auth.login"), resource type and id, outcome ("success" | "failure" |
  * "denied"), details (JSON text or NULL), IP, user agent, request id.
  * With db == NULL the request's connection is acquired. Returns 0, or -1
- * (logged; nothing answered) — callers in a transaction should roll back. */
+ * (logged; nothing answered) — callers in a transaction roll back and
+ * answer, or go on to bl_db_commit, which then fails and answers 503. */
 int bl_audit(request_rec *r, ap_dbd_t *db, const char *actor_id,
              const char *action, const char *resource_type,
              const char *resource_id, const char *outcome,

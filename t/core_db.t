@@ -56,6 +56,16 @@ is $data->{error}{code}, 'CONFLICT', 'as a conflict';
 ($res, $data) = run_db('deferred-fk' => "core-db-deferred-fk-$$");
 is $res->code, 400, 'deferred foreign key violation at COMMIT: 400';
 is $data->{error}{code}, 'VALIDATION_ERROR', 'as a validation error';
+# a quiet statement (bl_audit) fails inside a transaction and the handler
+# commits: commit answers 503 in the envelope, not an empty 200
+$rid = "core-db-quiet-fail-$$";
+($res, $data) = run_db('quiet-fail' => $rid);
+is $res->code, 503, 'quiet failure then commit: 503';
+like $res->header('Content-Type') // '', qr{^application/json}, 'quiet failure: JSON';
+is $data && $data->{error}{code}, 'SERVICE_UNAVAILABLE', 'quiet failure: in the envelope';
+ok defined $res->header('Retry-After'), 'quiet failure: Retry-After';
+is scalar(audit_rows($rid)), 0, 'quiet failure: nothing written';
+
 $rid = "core-db-after-deferred-$$";
 ($res) = run_db(audit => $rid) for 1 .. 3;
 is scalar(audit_rows($rid)), 3, 'connections are clean after a failed COMMIT';

@@ -107,4 +107,44 @@ for my $case (['{"a":', 'truncated'], ['{"a":1} x', 'trailing garbage'],
     ok length($data->{error}{details} // ''), "malformed: $name: details say why";
 }
 
+# URIs httpd refuses before any <Location> applies (a bad %-escape, %00):
+# still the envelope and the security headers under /api/v1 and /health.
+# A raw request, so no client library tidies the URI first.
+sub raw_get {
+    my $path = shift;
+    require IO::Socket::INET;
+    require HTTP::Response;
+    my $sock = IO::Socket::INET->new(PeerAddr => Apache::TestRequest::hostport(),
+                                     Timeout => 10) or die "connect: $!";
+    print $sock "GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    local $/;
+    my $raw = <$sock> // '';
+    close $sock;
+    my $r = HTTP::Response->parse($raw);
+    my $ct = $r->header('Content-Type') // '';
+    return ($r, $ct =~ /json/i ? bl_json($r->content) : undef);
+}
+my %SECURITY = (
+    'X-Content-Type-Options'  => 'nosniff',
+    'X-Frame-Options'         => 'DENY',
+    'Referrer-Policy'         => 'no-referrer',
+    'Content-Security-Policy' => "default-src 'none'; frame-ancestors 'none'",
+    'Cache-Control'           => 'no-store',
+);
+for my $case (['/api/v1/auth/verify-email/%zz', 400, 'BAD_REQUEST'],
+              ['/api/v1/auth/verify-email/%00', 404, 'NOT_FOUND'],
+              ['/health/%zz', 400, 'BAD_REQUEST']) {
+    my ($path, $st, $code) = @$case;
+    ($res, $data) = raw_get($path);
+    is_error_envelope($res, $data, $st, $code, "early error $path");
+    unlike $res->content, qr/<html|DOCTYPE/i, "early error $path: no HTML";
+    is $res->header($_), $SECURITY{$_}, "early error $path: $_" for sort keys %SECURITY;
+    like $res->header('X-Request-ID') // '', qr/^[A-Za-z0-9._-]+$/,
+        "early error $path: X-Request-ID";
+}
+# outside the API httpd's own page stays
+($res, $data) = raw_get('/not-api/%zz');
+is $res->code, 400, 'early error outside the API: 400';
+ok !$data, 'early error outside the API: not the envelope';
+
 done_testing();

@@ -417,11 +417,7 @@ const char *bl_issue_access_token(request_rec *r, const char *user_id, const cha
 
 const char *bl_jwks_json(request_rec *r)
 {
-    const bl_server_conf *sc = bl_core_server_conf(r->server);
-
-    if (!sc->jwt_keys)
-        return "{\"keys\":[]}";
-    return bl_jwt_keyset_jwks(r->pool, sc->jwt_keys);
+    return bl_core_server_conf(r->server)->jwks_json;
 }
 
 /* ---------------------------------------------------------------- sessions */

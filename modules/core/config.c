@@ -21,6 +21,9 @@ APLOG_USE_MODULE(beautiful_core);
 #define BL_DEFAULT_REFRESH_TTL  (30 * 24 * 3600)
 #define BL_DEFAULT_MAX_BODY     (1024 * 1024)
 #define BL_DEFAULT_LEEWAY       30
+#define BL_DEFAULT_PARTITION_INTERVAL apr_time_from_sec(3600)
+#define BL_DEFAULT_MONTHS_AHEAD 3
+#define BL_MAX_MONTHS_AHEAD     120   /* create_monthly_partitions' own limit */
 
 bl_server_conf *bl_core_server_conf(const server_rec *s)
 {
@@ -77,6 +80,10 @@ void *bl_core_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     sc->trusted_proxies = add->trusted_proxies ? add->trusted_proxies
                                                : base->trusted_proxies;
     sc->test_echo = add->test_echo >= 0 ? add->test_echo : base->test_echo;
+    sc->partition_interval = add->partition_interval ? add->partition_interval
+                                                     : base->partition_interval;
+    sc->partition_months_ahead = add->partition_months_ahead ? add->partition_months_ahead
+                                                             : base->partition_months_ahead;
     return sc;
 }
 
@@ -97,6 +104,19 @@ void *bl_core_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     return dc;
 }
 
+/* The keys do not change until a restart: their JWKS is built once. */
+static int build_jwks(apr_pool_t *pconf, server_rec *s, bl_server_conf *sc)
+{
+    sc->jwks_json = sc->jwt_keys ? bl_jwt_keyset_jwks(pconf, sc->jwt_keys)
+                                 : "{\"keys\":[]}";
+    if (!sc->jwks_json) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "cannot build the JWKS of BeautifulJWTKeyFile");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
 /* Fills defaults in every server and refuses configurations that cannot
  * work (a key set without issuer/audience cannot verify anything). */
 int bl_core_check_config(apr_pool_t *pconf, server_rec *s)
@@ -115,6 +135,10 @@ int bl_core_check_config(apr_pool_t *pconf, server_rec *s)
         if (!sc->max_body) sc->max_body = BL_DEFAULT_MAX_BODY;
         if (!sc->cors_origins) sc->cors_origins = apr_array_make(pconf, 1, sizeof(const char *));
         if (sc->test_echo < 0) sc->test_echo = 0;
+        if (!sc->partition_interval) sc->partition_interval = BL_DEFAULT_PARTITION_INTERVAL;
+        if (!sc->partition_months_ahead) sc->partition_months_ahead = BL_DEFAULT_MONTHS_AHEAD;
+        if (build_jwks(pconf, sp, sc) != OK)
+            return HTTP_INTERNAL_SERVER_ERROR;
 
         if (sc->jwt_keys && (!sc->jwt_issuer || !sc->jwt_audience)) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sp,
@@ -294,6 +318,35 @@ static const char *cmd_test_echo(cmd_parms *cmd, void *dummy, int on)
     return NULL;
 }
 
+/* Partition maintenance runs once per host: main server only. */
+static const char *cmd_partition_interval(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_interval_time_t t;
+
+    if (err)
+        return err;
+    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
+        || t < apr_time_from_sec(1) || t > apr_time_from_sec(31L * 24 * 3600))
+        return "BeautifulPartitionInterval takes a duration from 1s to 31 days "
+               "(e.g. 3600, 30min, 1h)";
+    cmd_sconf(cmd)->partition_interval = t;
+    return NULL;
+}
+
+static const char *cmd_months_ahead(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err)
+        return err;
+    if (parse_int(arg, 1, BL_MAX_MONTHS_AHEAD, &v))
+        return "BeautifulPartitionMonthsAhead takes a number of months from 1 to 120";
+    cmd_sconf(cmd)->partition_months_ahead = (int)v;
+    return NULL;
+}
+
 static const char *cmd_api(cmd_parms *cmd, void *dirconf, int on)
 {
     ((bl_dir_conf *)dirconf)->api = on;
@@ -332,6 +385,10 @@ const command_rec bl_core_cmds[] = {
                     "and X-Forwarded-Proto are believed"),
     AP_INIT_FLAG("BeautifulTestEcho", cmd_test_echo, NULL, RSRC_CONF,
                  "Enable the test-only beautiful-echo handler (never in production)"),
+    AP_INIT_TAKE1("BeautifulPartitionInterval", cmd_partition_interval, NULL, RSRC_CONF,
+                  "How often monthly partitions are created ahead (default 1h)"),
+    AP_INIT_TAKE1("BeautifulPartitionMonthsAhead", cmd_months_ahead, NULL, RSRC_CONF,
+                  "Months of partitions kept ahead of the current one (default 3)"),
     AP_INIT_FLAG("BeautifulAPI", cmd_api, NULL, RSRC_CONF | ACCESS_CONF,
                  "Mark an API location: JSON error envelope, security headers, "
                  "CORS, no-store"),

@@ -24,6 +24,7 @@ typedef struct {
     int tx_open;             /* bl_db_begin ran, no commit/rollback yet */
     int tx_failed;           /* a statement failed inside the transaction */
     ap_dbd_t *tx_db;
+    int answered;            /* a bl_send_* wrote the response */
 } bl_req_state;
 
 bl_req_state *bl_core_req_state(request_rec *r);

@@ -15,6 +15,7 @@ typedef struct {
     int redis_port;
     apr_interval_time_t redis_timeout;
     bl_jwt_keyset *jwt_keys;          /* loaded from BeautifulJWTKeyFile at config time */
+    const char *jwks_json;            /* jwt_keys as a JWKS, built at post_config */
     const char *jwt_issuer;
     const char *jwt_audience;
     int jwt_leeway_sec;
@@ -25,6 +26,8 @@ typedef struct {
     const char *public_base_url;
     apr_array_header_t *trusted_proxies; /* apr_ipsubnet_t *, BeautifulTrustedProxy */
     int test_echo;                    /* BeautifulTestEcho: -1 unset */
+    apr_interval_time_t partition_interval; /* BeautifulPartitionInterval (main server) */
+    int partition_months_ahead;       /* BeautifulPartitionMonthsAhead (main server) */
 } bl_server_conf;
 
 /* BeautifulRateLimit name limit window_seconds [key=ip|user] */
@@ -63,6 +66,10 @@ int bl_health_handler(request_rec *r);
 /* 1 when the database answers SELECT 1 / Redis answers PING. */
 int bl_health_database_ok(request_rec *r);
 int bl_health_redis_ok(request_rec *r);
+
+/* partitions.c — the watchdog task keeping monthly partitions ahead.
+ * Called from a post_config ordered before mod_dbd's and mod_watchdog's. */
+int bl_partitions_post_config(apr_pool_t *pconf, server_rec *s);
 
 /* ratelimit.c */
 const char *bl_cmd_rate_limit(cmd_parms *cmd, void *dirconf, int argc,

@@ -309,19 +309,30 @@ static apr_status_t rollback_left_open(void *data)
     return APR_SUCCESS;
 }
 
+/* The client has its answer: from a bl_send_* (a failing bl_db_exec's, or
+ * the handler's own) or from httpd. A second envelope would only be
+ * appended to the first. */
+static int already_answered(request_rec *r)
+{
+    return bl_core_req_state(r)->answered || r->status != HTTP_OK || r->sent_bodyct;
+}
+
 int bl_db_begin(request_rec *r, ap_dbd_t *db)
 {
     bl_req_state *st = bl_core_req_state(r);
 
     if (st->tx_open) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "nested bl_db_begin");
-        bl_send_error(r, HTTP_INTERNAL_SERVER_ERROR, BL_ERR_INTERNAL, "Internal error", NULL);
+        if (!already_answered(r))
+            bl_send_error(r, HTTP_INTERNAL_SERVER_ERROR, BL_ERR_INTERNAL, "Internal error",
+                          NULL);
         return -1;
     }
     if (run_plain(r, db, "BEGIN") != 0) {
         log_failure(r, "BEGIN", sqlstate(r, db, -1));
         bl_metrics_count_db_error();
-        bl_send_unavailable(r, "database");
+        if (!already_answered(r))
+            bl_send_unavailable(r, "database");
         return -1;
     }
     st->tx_open = 1;
@@ -339,8 +350,11 @@ int bl_db_commit(request_rec *r, ap_dbd_t *db)
     if (!st->tx_open)
         return 0;
     if (st->tx_failed) {
-        /* the failing statement answered already; COMMIT would only roll back */
+        /* COMMIT would only roll back. A quiet statement (audit, outbox)
+         * failed without answering: the caller still relies on us to. */
         bl_db_rollback(r, db);
+        if (!already_answered(r))
+            bl_send_unavailable(r, "database");
         return -1;
     }
     st->tx_open = 0;
@@ -348,7 +362,8 @@ int bl_db_commit(request_rec *r, ap_dbd_t *db)
         /* deferred constraints are checked here: the client's fault too */
         const char *state = sqlstate(r, db, -1);
         log_failure(r, "COMMIT", state);
-        send_write_error(r, state);
+        if (!already_answered(r))
+            send_write_error(r, state);
         return -1;
     }
     return 0;

@@ -37,6 +37,19 @@ static int echo_deferred(request_rec *r, ap_dbd_t *db, const char *mode)
     return bl_send_data(r, HTTP_OK, "committed", NULL, NULL);
 }
 
+/* ?db=quiet-fail: an audit row the database refuses (an outcome outside
+ * its enum) fails quietly inside a transaction, and the handler leaves the
+ * answer to bl_db_commit, as beautiful.h allows. */
+static int echo_quiet_failure(request_rec *r, ap_dbd_t *db, const char *rid)
+{
+    if (bl_db_begin(r, db))
+        return OK;
+    (void)bl_audit(r, db, NULL, rid, "echo", "1", "no-such-outcome", NULL);
+    if (bl_db_commit(r, db))
+        return OK;
+    return bl_send_data(r, HTTP_OK, "committed", NULL, NULL);
+}
+
 /* ?db=audit|commit|rollback|leave|fk|badid: the database helpers.
  * audit writes an audit row outside a transaction; commit / rollback /
  * leave write one inside a transaction ended that way (leave: by the
@@ -51,6 +64,8 @@ static int echo_db(request_rec *r, const char *mode)
         return OK;
     if (!strncmp(mode, "deferred-", 9))
         return echo_deferred(r, db, mode);
+    if (!strcmp(mode, "quiet-fail"))
+        return echo_quiet_failure(r, db, rid);
     if (!strcmp(mode, "fk") || !strcmp(mode, "badid")) {
         const char *args[6] = {!strcmp(mode, "fk") ? "00000000-0000-4000-8000-000000000000"
                                                    : "not-a-uuid",

@@ -40,6 +40,7 @@ static int send_json(request_rec *r, int status, const char *json)
 {
     apr_size_t len = strlen(json);
 
+    bl_core_req_state(r)->answered = 1;
     r->status = status;
     ap_set_content_type(r, BL_JSON_TYPE);
     ap_set_content_length(r, (apr_off_t)len);
@@ -67,6 +68,7 @@ int bl_send_object(request_rec *r, int status, const char *message, json_object 
 
 int bl_send_no_content(request_rec *r)
 {
+    bl_core_req_state(r)->answered = 1;
     r->status = HTTP_NO_CONTENT;
     r->clength = 0;
     return OK;
@@ -267,11 +269,37 @@ static void authenticated_but_refused(request_rec *r)
         bl_note_error(r, BL_ERR_FORBIDDEN, "You are not allowed to do this");
 }
 
+/* path is prefix or below it (a whole segment: not "/api/v10"). */
+static int under(const char *path, const char *prefix)
+{
+    apr_size_t n = strlen(prefix);
+
+    return path && !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Errors httpd finds before the <Location> walk (a bad %-escape is 400,
+ * %00 is 404) leave r->per_dir_config at the server's defaults, where
+ * BeautifulAPI is unset: the URI decides then, by the prefixes
+ * beautiful_core.conf marks as API. r->uri may be cut at a decoded %00;
+ * parsed_uri.path is the other copy httpd keeps. */
+static int error_in_api(request_rec *r)
+{
+    const bl_dir_conf *dc = bl_core_dir_conf(r);
+    int merged = r->per_dir_config != r->server->lookup_defaults;
+
+    if (dc && dc->api == 1)
+        return 1;
+    if (merged && dc && dc->api == 0)
+        return 0;
+    return under(r->uri, BL_API_PREFIX) || under(r->uri, "/health")
+        || under(r->parsed_uri.path, BL_API_PREFIX) || under(r->parsed_uri.path, "/health");
+}
+
 /* insert_error_filter hook: httpd is about to answer an error itself. */
 void bl_insert_error_filter(request_rec *r)
 {
     authenticated_but_refused(r);
-    if (!bl_core_api_enabled(r) || r->status < 400)
+    if (r->status < 400 || !error_in_api(r))
         return;
     bl_set_security_headers(r);
     ap_add_output_filter_handle(error_filter_handle, NULL, r, r->connection);

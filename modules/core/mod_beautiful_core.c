@@ -2,8 +2,8 @@
  *
  * This file only wires things into httpd: the module record, the hooks in
  * request order and the handler names. The work lives in config.c,
- * headers.c, proxy.c, authn.c, envelope.c, body.c, db.c, redis.c, audit.c
- * and (by their own authors) metrics.c, health.c, ratelimit.c. */
+ * headers.c, proxy.c, authn.c, envelope.c, body.c, db.c, redis.c, audit.c,
+ * partitions.c and (by their own authors) metrics.c, health.c, ratelimit.c. */
 #include "core_hooks.h"
 
 #include <http_protocol.h>
@@ -22,7 +22,8 @@ bl_req_state *bl_core_req_state(request_rec *r)
 }
 
 /* Runs before mod_dbd's post_config, which copies the statements registered
- * so far into its connection groups (see bl_db_prepare_all). */
+ * so far into its connection groups (see bl_db_prepare_all), and before
+ * mod_watchdog's, which sets up only the watchdogs registered by then. */
 static int core_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                             apr_pool_t *ptemp, server_rec *s)
 {
@@ -31,6 +32,8 @@ static int core_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (rv != OK)
         return rv;
     bl_db_prepare_core(s);
+    if ((rv = bl_partitions_post_config(pconf, s)) != OK)
+        return rv;
     return bl_metrics_post_config(pconf, s) == APR_SUCCESS ? OK
                                                            : HTTP_INTERNAL_SERVER_ERROR;
 }
@@ -63,14 +66,14 @@ static int core_handler(request_rec *r)
 
 static void core_register_hooks(apr_pool_t *p)
 {
-    static const char *const before_dbd[] = {"mod_dbd.c", NULL};
+    static const char *const before_dbd_wd[] = {"mod_dbd.c", "mod_watchdog.c", NULL};
     static const char *const after_remoteip[] = {"mod_remoteip.c", NULL};
 
     bl_envelope_register();
     bl_authz_register(p);
 
     ap_hook_optional_fn_retrieve(core_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_post_config(core_post_config, NULL, before_dbd, APR_HOOK_MIDDLE);
+    ap_hook_post_config(core_post_config, NULL, before_dbd_wd, APR_HOOK_MIDDLE);
     ap_hook_child_init(core_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 
     /* request order: post_read_request, header_parser, authn, fixups, handler */

@@ -1,0 +1,171 @@
+/* partitions.c — keeps the monthly partitions of audit_logs and
+ * chat_messages created ahead of time (sql/README.md, "Partitions").
+ *
+ * A mod_watchdog singleton callback runs create_monthly_partitions() in one
+ * child per host, outside any request: soon after start-up, then every
+ * BeautifulPartitionInterval. The SQL function is idempotent and takes an
+ * advisory lock per table, so several hosts calling it is harmless. */
+#include "core_hooks.h"
+
+#include <http_core.h>
+#include <http_log.h>
+#include <apr_strings.h>
+#include <mod_watchdog.h>
+#include <stdlib.h>
+
+APLOG_USE_MODULE(beautiful_core);
+
+#define BL_PARTITION_WATCHDOG "beautiful-partitions"
+#define BL_PARTITION_LABEL "core_create_partitions"
+/* How often the callback looks at the clock; the work itself runs per
+ * interval. Short, so "at start-up" means within a second. */
+#define BL_PARTITION_TICK apr_time_from_sec(1)
+/* After a failure, the next try comes this soon (or at the interval). */
+#define BL_PARTITION_RETRY apr_time_from_sec(60)
+
+static const bl_statement partition_statements[] = {
+    {BL_PARTITION_LABEL,
+     "SELECT create_monthly_partitions('audit_logs', %s::int), "
+     "create_monthly_partitions('chat_messages', %s::int)"},
+    {NULL, NULL}
+};
+
+typedef struct {
+    server_rec *s;
+    apr_interval_time_t interval;
+    int months_ahead;
+    APR_OPTIONAL_FN_TYPE(ap_dbd_open) *db_open;
+    APR_OPTIONAL_FN_TYPE(ap_dbd_close) *db_close;
+    apr_time_t next_run;         /* 0: at the next tick */
+    int failing;                 /* the last run failed (and said so once) */
+} bl_partition_task;
+
+/* Runs the statement on db. Returns NULL and sets *created, or why not. */
+static const char *create_partitions(bl_partition_task *t, apr_pool_t *p, ap_dbd_t *db,
+                                     int *created)
+{
+    apr_dbd_prepared_t *st = apr_hash_get(db->prepared, BL_PARTITION_LABEL,
+                                          APR_HASH_KEY_STRING);
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *args[2];
+    int rv, col;
+
+    *created = 0;
+    if (!st)
+        return "statement " BL_PARTITION_LABEL " is not prepared";
+    args[0] = args[1] = apr_itoa(p, t->months_ahead);
+    rv = apr_dbd_pselect(db->driver, p, db->handle, &res, st, 1, 2, args);
+    if (rv != 0) {
+        const char *msg = apr_dbd_error(db->driver, db->handle, rv);
+        return msg ? apr_pstrdup(p, msg) : "query failed";
+    }
+    /* random access: the result is fetched whole, one row */
+    if (apr_dbd_get_row(db->driver, p, res, &row, -1) == 0) {
+        for (col = 0; col < 2; col++) {
+            const char *v = apr_dbd_get_entry(db->driver, row, col);
+            *created += v ? atoi(v) : 0;
+        }
+    }
+    return NULL;
+}
+
+/* Logs a failure once per outage, and the recovery. */
+static void report(bl_partition_task *t, const char *why, int created)
+{
+    if (why) {
+        if (!t->failing)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, t->s,
+                         "monthly partitions not maintained: %s (retrying; logged "
+                         "again only after it recovers)", why);
+        t->failing = 1;
+        return;
+    }
+    if (t->failing)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, t->s,
+                     "monthly partitions maintained again");
+    t->failing = 0;
+    if (created > 0)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, t->s,
+                     "created %d monthly partition(s)", created);
+}
+
+static void partition_run(bl_partition_task *t, apr_pool_t *p)
+{
+    ap_dbd_t *db = t->db_open(p, t->s);
+    const char *why = "no database connection";
+    int created = 0;
+
+    if (db) {
+        why = create_partitions(t, p, db, &created);
+        t->db_close(t->s, db);
+    }
+    report(t, why, created);
+    t->next_run = apr_time_now()
+        + (why && BL_PARTITION_RETRY < t->interval ? BL_PARTITION_RETRY : t->interval);
+}
+
+static apr_status_t partition_callback(int state, void *data, apr_pool_t *pool)
+{
+    bl_partition_task *t = data;
+
+    /* At STARTING mod_dbd may still be setting this child up (its
+     * child_init runs after the watchdog's): the first run waits a tick. */
+    if (state == AP_WATCHDOG_STATE_STARTING)
+        t->next_run = 0;
+    else if (state == AP_WATCHDOG_STATE_RUNNING && apr_time_now() >= t->next_run)
+        partition_run(t, pool);
+    /* Anything but APR_SUCCESS would stop the callback for good. */
+    return APR_SUCCESS;
+}
+
+static int start_task(apr_pool_t *pconf, server_rec *s, bl_partition_task *t)
+{
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
+    ap_watchdog_t *wd;
+    apr_status_t rv;
+
+    get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (!get_instance || !register_callback) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     "mod_beautiful_core needs mod_watchdog for partition maintenance");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* its own singleton, so a slow run never delays another module's task */
+    rv = get_instance(&wd, BL_PARTITION_WATCHDOG, 0, 1, pconf);
+    if (rv == APR_SUCCESS)
+        rv = register_callback(wd, t->interval < BL_PARTITION_TICK ? t->interval
+                                                                     : BL_PARTITION_TICK,
+                               t, partition_callback);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "cannot register the partition maintenance watchdog");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+/* Must run before mod_watchdog's post_config, which sets up the instances
+ * registered so far (a later one makes every child crash), and before
+ * mod_dbd's, which copies the statements into its connection groups. */
+int bl_partitions_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    const bl_server_conf *sc = bl_core_server_conf(s);
+    bl_partition_task *t;
+
+    bl_db_prepare_all(s, partition_statements);
+    /* the first pass only checks the configuration */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+    t = apr_pcalloc(pconf, sizeof(*t));
+    t->s = s;
+    t->interval = sc->partition_interval;
+    t->months_ahead = sc->partition_months_ahead;
+    t->db_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    t->db_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    if (!t->db_open || !t->db_close)
+        return OK;   /* no mod_dbd: bl_db_prepare_all has said so */
+    return start_task(pconf, s, t);
+}
