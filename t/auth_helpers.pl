@@ -101,14 +101,14 @@ sub new_mail_to {
     return undef;
 }
 
-# The token of the first link "...?token=..." in a message (quoted-printable
-# soft breaks undone).
+# The token of the first link "...#token=..." in a message (quoted-printable
+# soft breaks undone). Links carry it in the fragment, never the query.
 sub token_from_mail {
     my ($text) = @_;
     return undef unless defined $text;
     $text =~ s/=\r?\n//g;
     $text =~ s/=3D/=/g;
-    return $text =~ /[?&]token=([A-Za-z0-9_-]+)/ ? $1 : undef;
+    return $text =~ /#token=([A-Za-z0-9_-]+)/ ? $1 : undef;
 }
 
 # Set-Cookie headers of a response as { name => { value, attrs } }.

@@ -34,7 +34,8 @@ my $mail = mail_for($email, qr/confirm/i);
 ok $mail, 'verification email delivered' or BAIL_OUT('no email');
 my $vtoken = token_from_mail($mail);
 ok $vtoken, 'link with a token in the email';
-like $mail, qr{\Q$ENV{BL_PUBLIC_URL}\E/verify-email\?token=}, 'link to the site';
+like $mail, qr{\Q$ENV{BL_PUBLIC_URL}\E/verify-email#token=}, 'link to the site, token in the fragment';
+unlike $mail, qr{[?&]token=}, 'no token in a query string (Referer, access logs)';
 is bl_psql_value(q{SELECT count(*) FROM email_verification_tokens
                    WHERE user_id = $1 AND token_hash = encode(sha256($2::bytea), 'hex')},
                  $user->{id}, $vtoken), 1, 'token stored hashed';

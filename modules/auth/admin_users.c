@@ -6,6 +6,7 @@
 #include "json.h"
 #include "validate.h"
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <util_script.h>
 
@@ -72,6 +73,39 @@ static int read_filters(request_rec *r, apr_table_t *q, const char **args)
     return 0;
 }
 
+/* The first parameter name given twice in the query string, or NULL.
+ * ap_args_to_table keeps one value silently, so the raw string is read. */
+static const char *duplicated_param(request_rec *r)
+{
+    apr_hash_t *seen = apr_hash_make(r->pool);
+    char *args = apr_pstrdup(r->pool, r->args ? r->args : ""), *last = NULL, *pair;
+
+    for (pair = apr_strtok(args, "&", &last); pair; pair = apr_strtok(NULL, "&", &last)) {
+        char *name = apr_pstrndup(r->pool, pair, strcspn(pair, "="));
+        ap_unescape_url(name);
+        if (apr_hash_get(seen, name, APR_HASH_KEY_STRING))
+            return name;
+        apr_hash_set(seen, name, APR_HASH_KEY_STRING, "");
+    }
+    return NULL;
+}
+
+/* Refuses what the parsed table would hide: a NUL (a %00 cuts the value
+ * short when decoded) and a parameter given twice (one value would be
+ * dropped). Returns 0, or -1 after answering 400. */
+static int refuse_ambiguous_query(request_rec *r)
+{
+    const char *dup;
+
+    if (r->args && strstr(r->args, "%00"))
+        return bl_send_validation_error(r, "query", "parameters must not contain NUL"), -1;
+    if ((dup = duplicated_param(r)))
+        return bl_send_validation_error(r, dup,
+                                        apr_pstrcat(r->pool, "parameter given twice: ",
+                                                    dup, NULL)), -1;
+    return 0;
+}
+
 int admin_list_users(request_rec *r, apr_table_t *params)
 {
     apr_table_t *q = NULL;
@@ -81,7 +115,8 @@ int admin_list_users(request_rec *r, apr_table_t *params)
     ap_dbd_t *db;
     int page, per_page;
 
-    if (!require_admin(r) || bl_pagination_args(r, &page, &per_page) != 0)
+    if (!require_admin(r) || refuse_ambiguous_query(r) != 0
+        || bl_pagination_args(r, &page, &per_page) != 0)
         return OK;
     ap_args_to_table(r, &q);
     if (read_filters(r, q, args) != 0 || !(db = bl_db(r)))
@@ -151,16 +186,17 @@ static int apply_change(request_rec *r, ap_dbd_t *db, const char *id, const user
         reason = "deactivated";
     else if (ch->role && strcmp(ch->role, old_role) != 0)
         reason = "role_changed";
-    if (reason && auth_revoke_user_sessions(r, db, id, NULL, reason) != 0)
-        return -1;
     details = apr_psprintf(r->pool,
                            "{\"before\":{\"role\":%s,\"is_active\":%s},"
                            "\"after\":{\"role\":%s,\"is_active\":%s}}",
                            bl_json_quote(r->pool, old_role), old_active,
                            bl_json_quote(r->pool, ch->role ? ch->role : old_role),
                            ch->active ? ch->active : old_active);
+    /* Audited before the Redis keys go, so a failed audit revokes nothing. */
     if (bl_audit(r, db, NULL, "admin.user_update", "user", id, "success", details) != 0)
         return bl_send_unavailable(r, "database"), -1;
+    if (reason && auth_revoke_user_sessions(r, db, id, NULL, reason) != 0)
+        return -1;
     return 0;
 }
 

@@ -29,17 +29,55 @@ typedef struct {
     int active;
 } login_account;
 
-/* The throttles: per IP, then per account (sha256 of the normalised email,
- * so the key names no one). Returns 0 when allowed (else answered). */
-static int login_throttled(request_rec *r, const char *email)
+/* Per-account bucket of failed logins (Redis, shared by children and
+ * hosts), keyed by the sha256 of the normalised email so the key names no
+ * one. core's bl_rate_limit counts every call and cannot give a hit back,
+ * and a bucket that counts successes lets anyone who knows an address keep
+ * its owner out. So this one is kept here: each attempt takes a slot before
+ * argon2 runs (a parallel flood is refused too) and a right password gives
+ * it back, so only failures fill it. The scripts make each step atomic: a
+ * key never outlives its window, and no give-back revives an expired one. */
+static const char take_script[] =
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n == 1 or redis.call('TTL', KEYS[1]) < 0 then "
+    "redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "return {n, redis.call('TTL', KEYS[1])}";
+static const char give_back_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end "
+    "return 0";
+
+static const char *account_bucket(request_rec *r, const char *email)
+{
+    return apr_pstrcat(r->pool, "bl:auth:login_fail:",
+                       bl_sha256_hex(r->pool, email, strlen(email)), NULL);
+}
+
+/* Takes a slot. Returns 0 when allowed, 1 when over the limit (*retry_after
+ * set), -1 when Redis failed (nothing answered). */
+static int account_take(request_rec *r, const char *email, int *retry_after)
 {
     const auth_conf *c = auth_config(r);
+    const char *argv[5] = {"EVAL", take_script, "1", account_bucket(r, email),
+                           apr_itoa(r->pool, c->login_acct_window)};
+    redisReply *reply = bl_redis_command(r, 5, argv, NULL);
 
-    if (bl_rate_limit(r, "auth_login_ip", bl_client_ip(r), c->login_ip_limit,
-                      c->login_ip_window) != 0)
-        return 1;
-    return bl_rate_limit(r, "auth_login_account", bl_sha256_hex(r->pool, email, strlen(email)),
-                         c->login_acct_limit, c->login_acct_window) != 0;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    if (reply->element[0]->integer <= c->login_acct_limit)
+        return 0;
+    *retry_after = reply->element[1]->integer > 0 ? (int)reply->element[1]->integer : 1;
+    return 1;
+}
+
+/* Gives the slot back after a right password; best effort (a Redis
+ * failure only costs the owner one slot of the window). */
+static void account_give_back(request_rec *r, const char *email)
+{
+    const char *argv[4] = {"EVAL", give_back_script, "1", account_bucket(r, email)};
+
+    bl_redis_command(r, 4, argv, NULL);
 }
 
 /* Loads the account; acct->id stays NULL when there is none. */
@@ -71,18 +109,25 @@ static int credentials_match(const login_account *acct, const char *password)
     return ok && acct->id != NULL;
 }
 
-/* Upgrades a hash made with older parameters; best effort. */
+/* Upgrades a hash made with older parameters; best effort. Straight
+ * through apr_dbd, as auth_touch_last_active: bl_db_exec would answer the
+ * client on failure and login answers after this. A failed upgrade waits
+ * for the next login. */
 static void rehash_if_needed(request_rec *r, ap_dbd_t *db, const login_account *acct,
                              const char *password)
 {
-    const char *args[2];
+    apr_dbd_prepared_t *st;
+    const char *hash;
+    int nrows = 0;
 
-    if (!bl_password_needs_rehash(acct->hash))
+    if (!bl_password_needs_rehash(acct->hash)
+        || !(st = apr_hash_get(db->prepared, AUTH_SQL_USER_SET_PASSWORD, APR_HASH_KEY_STRING))
+        || !(hash = bl_password_hash(r->pool, password, strlen(password))))
         return;
-    args[0] = bl_password_hash(r->pool, password, strlen(password));
-    args[1] = acct->id;
-    if (args[0])
-        bl_db_exec(r, db, AUTH_SQL_USER_SET_PASSWORD, 2, args);
+    if (apr_dbd_pvquery(db->driver, r->pool, db->handle, &nrows, st, hash, acct->id, NULL)
+        != 0)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "mod_beautiful_auth: password hash upgrade failed; kept the old one");
 }
 
 /* Creates the session (family) and its first refresh token, in the
@@ -106,12 +151,70 @@ static int start_session(request_rec *r, ap_dbd_t *db, const char *user_id,
     return 0;
 }
 
+/* Refusals are answered as refusals even when their audit row could not
+ * be written (bl_audit logged why): a 503 would only tell the caller the
+ * audit trail is down. Successes are audited or do not happen. */
 static int login_failed(request_rec *r, ap_dbd_t *db, const login_account *acct)
 {
     bl_audit(r, db, acct->id, "auth.login", "user", acct->id, "failure",
              acct->id ? "{\"reason\":\"wrong_password\"}" : "{\"reason\":\"unknown_email\"}");
     return bl_send_error(r, HTTP_UNAUTHORIZED, "INVALID_CREDENTIALS",
                          "email or password is incorrect", NULL);
+}
+
+/* Over the per-IP limit: bl_rate_limit has answered 429 already, so the
+ * audit row goes on a quietly acquired connection and cannot answer. */
+static int login_ip_throttled(request_rec *r)
+{
+    bl_audit(r, NULL, NULL, "auth.login", "user", NULL, "denied",
+             "{\"reason\":\"throttled\",\"limit\":\"ip\"}");
+    return OK;
+}
+
+/* Over the per-account limit: audited against the account (one indexed
+ * read, no argon2), then 429 with Retry-After. */
+static int login_account_throttled(request_rec *r, const char *email, int retry_after)
+{
+    const char *retry = apr_itoa(r->pool, retry_after);
+    login_account acct;
+    ap_dbd_t *db;
+
+    if (!(db = bl_db(r)) || load_account(r, db, email, &acct) != APR_SUCCESS)
+        return OK;
+    bl_audit(r, db, acct.id, "auth.login", "user", acct.id, "denied",
+             "{\"reason\":\"throttled\",\"limit\":\"account\"}");
+    apr_table_setn(r->err_headers_out, "Retry-After", retry);
+    apr_table_setn(r->err_headers_out, "RateLimit-Limit",
+                   apr_itoa(r->pool, auth_config(r)->login_acct_limit));
+    apr_table_setn(r->err_headers_out, "RateLimit-Remaining", "0");
+    apr_table_setn(r->err_headers_out, "RateLimit-Reset", retry);
+    return bl_send_error(r, HTTP_TOO_MANY_REQUESTS, BL_ERR_RATE_LIMITED,
+                         "Too many requests; try again later", NULL);
+}
+
+/* Both throttles, before argon2. Returns 0 when allowed (else answered). */
+static int login_throttled(request_rec *r, const char *email)
+{
+    const auth_conf *c = auth_config(r);
+    int retry_after = 0;
+
+    switch (bl_rate_limit(r, "auth_login_ip", bl_client_ip(r), c->login_ip_limit,
+                          c->login_ip_window)) {
+    case 0:
+        break;
+    case 1:
+        return login_ip_throttled(r), 1;
+    default:
+        return 1;
+    }
+    switch (account_take(r, email, &retry_after)) {
+    case 0:
+        return 0;
+    case 1:
+        return login_account_throttled(r, email, retry_after), 1;
+    default:
+        return bl_send_unavailable(r, "redis"), 1;
+    }
 }
 
 int auth_login(request_rec *r, apr_table_t *params)
@@ -134,6 +237,7 @@ int auth_login(request_rec *r, apr_table_t *params)
         return OK;
     if (!credentials_match(&acct, password))
         return login_failed(r, db, &acct);
+    account_give_back(r, email);
     /* Only someone who knows the password learns the account is disabled. */
     if (!acct.active) {
         bl_audit(r, db, acct.id, "auth.login", "user", acct.id, "denied",

@@ -218,7 +218,9 @@ static int queue_reset(request_rec *r, ap_dbd_t *db, const char *user_id)
     if (bl_db_exec(r, db, AUTH_SQL_RESET_RETIRE, 1, retire) < 0
         || bl_db_exec(r, db, AUTH_SQL_RESET_INSERT, 3, insert) < 0)
         return -1;
-    link = apr_pstrcat(r->pool, link_base(r), "/reset-password?token=", t.token, NULL);
+    /* In the fragment: browsers never send it, so the token stays out of
+     * Referer headers and the site's access logs. */
+    link = apr_pstrcat(r->pool, link_base(r), "/reset-password#token=", t.token, NULL);
     body = apr_psprintf(r->pool,
         "Someone asked to reset the password of your Beautiful Life account.\n"
         "Open this link within %d minutes to choose a new one:\n\n%s\n\n"
@@ -286,7 +288,9 @@ static apr_dbd_row_t *lock_reset_token(request_rec *r, ap_dbd_t *db, const char 
     if (!res)
         return NULL;
     row = auth_first_row(r, db, res);
-    if (!row)
+    /* A deactivated account's link answers as an unknown one: nothing
+     * tells the holder the account exists. */
+    if (!row || strcmp(bl_db_get(r, db, row, 5), "t") != 0)
         return bl_send_error(r, HTTP_BAD_REQUEST, "INVALID_TOKEN",
                              "this reset link is not valid", NULL), NULL;
     if (strcmp(bl_db_get(r, db, row, 2), "t") == 0)
@@ -339,14 +343,16 @@ int auth_reset_password(request_rec *r, apr_table_t *params)
         goto fail;
     /* Following the emailed link proves the address too. */
     args[0] = user_id;
-    if (bl_db_exec(r, db, AUTH_SQL_USER_VERIFIED, 1, args) < 0
-        || auth_revoke_user_sessions(r, db, user_id, NULL, "password_reset") != 0)
+    if (bl_db_exec(r, db, AUTH_SQL_USER_VERIFIED, 1, args) < 0)
         goto fail;
+    /* Audited before the Redis keys go, so a failed audit revokes nothing. */
     if (bl_audit(r, db, user_id, "auth.password_reset", "user", user_id, "success", NULL)
         != 0) {
         bl_db_rollback(r, db);
         return bl_send_unavailable(r, "database");
     }
+    if (auth_revoke_user_sessions(r, db, user_id, NULL, "password_reset") != 0)
+        goto fail;
     if (bl_db_commit(r, db) != 0)
         return OK;
     return bl_send_data(r, HTTP_OK, "password changed: sign in with the new one", NULL, NULL);
@@ -374,16 +380,20 @@ int users_change_password(request_rec *r, apr_table_t *params)
         return OK;
     if (bl_db_begin(r, db) != 0)
         return OK;
-    if (store_password(r, db, user->id, next) != 0
-        || auth_revoke_user_sessions(r, db, user->id, user->session_id,
-                                     "password_change") != 0) {
+    if (store_password(r, db, user->id, next) != 0) {
         bl_db_rollback(r, db);
         return OK;
     }
+    /* Audited before the Redis keys go, so a failed audit revokes nothing. */
     if (bl_audit(r, db, user->id, "auth.password_change", "user", user->id, "success",
                  NULL) != 0) {
         bl_db_rollback(r, db);
         return bl_send_unavailable(r, "database");
+    }
+    if (auth_revoke_user_sessions(r, db, user->id, user->session_id,
+                                  "password_change") != 0) {
+        bl_db_rollback(r, db);
+        return OK;
     }
     if (bl_db_commit(r, db) != 0)
         return OK;

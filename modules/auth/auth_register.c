@@ -72,7 +72,7 @@ typedef struct {
 static int read_registration(request_rec *r, json_object *body, registration *reg)
 {
     static const char *const allowed[] = {"email", "password", "role", "profile", NULL};
-    json_object *profile = NULL;
+    json_object *profile = NULL, *role = NULL;
     const char *err = NULL;
 
     if (auth_refuse_unknown(r, body, allowed, NULL) != 0
@@ -83,6 +83,10 @@ static int read_registration(request_rec *r, json_object *body, registration *re
         return bl_send_validation_error(r, "password", err), -1;
     if (auth_check_password_policy(r, "password", reg->password, reg->email) != 0)
         return -1;
+    /* The getter reads null as absent; a client sending null meant something. */
+    if (json_object_object_get_ex(body, "role", &role) && !role)
+        return bl_send_validation_error(r, "role",
+                                        "role must be one of patient, caregiver, doctor"), -1;
     switch (bl_json_get_enum(r->pool, body, "role", BL_OPTIONAL, self_roles, &reg->role, &err)) {
     case BL_FIELD_OK:
         break;

@@ -119,18 +119,24 @@ static int refuse_refresh(request_rec *r, const char *code, const char *message)
     return bl_send_error(r, HTTP_UNAUTHORIZED, code, message, NULL);
 }
 
-/* An already-used token came back: someone holds a copy. End the family. */
+/* An already-used token came back: someone holds a copy. End the family.
+ * The revocation commits first, in its own step, and the audit row follows
+ * on its own: a failed audit then cannot roll the revocation back and leave
+ * the thief's copy working. If the audit fails the client gets 503; a retry
+ * presents the same used token, finds it again and writes the audit then. */
 static int refresh_reused(request_rec *r, ap_dbd_t *db, const char *sid, const char *uid)
 {
     if (auth_revoke_session(r, db, sid, "refresh_reuse") != 0) {
         bl_db_rollback(r, db);
         return OK;
     }
-    bl_audit(r, db, uid, "auth.refresh_reuse", "session", sid, "denied", NULL);
     if (bl_db_commit(r, db) != 0)
         return OK;
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
                   "mod_beautiful_auth: refresh token reused; session %s revoked", sid);
+    /* Cookies kept on a 503, so a browser's retry brings the token back. */
+    if (bl_audit(r, db, uid, "auth.refresh_reuse", "session", sid, "denied", NULL) != 0)
+        return bl_send_unavailable(r, "database");
     return refuse_refresh(r, "REFRESH_TOKEN_REUSED",
                           "this refresh token was already used: the session has been ended");
 }
@@ -233,11 +239,17 @@ int auth_logout(request_rec *r, apr_table_t *params)
 
     if (!(user = bl_require_user(r)) || !(db = bl_db(r)) || bl_db_begin(r, db) != 0)
         return OK;
+    /* The audit row first: if it fails nothing was revoked yet, so the
+     * caller's token still works for a retry. */
+    if (bl_audit(r, db, user->id, "auth.logout", "session", user->session_id, "success",
+                 NULL) != 0) {
+        bl_db_rollback(r, db);
+        return bl_send_unavailable(r, "database");
+    }
     if (auth_revoke_session(r, db, user->session_id, "logout") != 0) {
         bl_db_rollback(r, db);
         return OK;
     }
-    bl_audit(r, db, user->id, "auth.logout", "session", user->session_id, "success", NULL);
     if (bl_db_commit(r, db) != 0)
         return OK;
     auth_set_cookies(r, NULL, NULL, 0);
@@ -251,11 +263,16 @@ int auth_logout_all(request_rec *r, apr_table_t *params)
 
     if (!(user = bl_require_user(r)) || !(db = bl_db(r)) || bl_db_begin(r, db) != 0)
         return OK;
+    /* Audit first, as in auth_logout: a failure leaves every session live. */
+    if (bl_audit(r, db, user->id, "auth.logout_all", "user", user->id, "success", NULL)
+        != 0) {
+        bl_db_rollback(r, db);
+        return bl_send_unavailable(r, "database");
+    }
     if (auth_revoke_user_sessions(r, db, user->id, NULL, "logout_all") != 0) {
         bl_db_rollback(r, db);
         return OK;
     }
-    bl_audit(r, db, user->id, "auth.logout_all", "user", user->id, "success", NULL);
     if (bl_db_commit(r, db) != 0)
         return OK;
     auth_set_cookies(r, NULL, NULL, 0);

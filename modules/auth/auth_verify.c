@@ -27,10 +27,12 @@ int auth_queue_verification(request_rec *r, ap_dbd_t *db, const char *user_id)
     if (bl_db_exec(r, db, AUTH_SQL_VERIFY_RETIRE, 1, retire) < 0
         || bl_db_exec(r, db, AUTH_SQL_VERIFY_INSERT, 3, insert) < 0)
         return -1;
+    /* The token in the fragment, which browsers never send: it stays out
+     * of Referer headers and the site's access logs. */
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
     link = apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, base ? base : "", blen),
-                       "/verify-email?token=", t.token, NULL);
+                       "/verify-email#token=", t.token, NULL);
     body = apr_psprintf(r->pool,
         "Welcome to Beautiful Life.\n\n"
         "Please confirm your email address by opening this link within %d hours:\n\n"

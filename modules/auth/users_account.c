@@ -25,6 +25,11 @@ static int delete_account(request_rec *r, ap_dbd_t *db, const char *user_id,
     const char *args[1] = {user_id};
     int rv;
 
+    /* Written first: before the row goes (the reference becomes NULL with
+     * it) and before the Redis keys and other modules' files go, so a
+     * failed audit has destroyed nothing. */
+    if (bl_audit(r, db, user_id, "account.deleted", "user", user_id, "success", NULL) != 0)
+        return bl_send_unavailable(r, "database"), -1;
     if (auth_revoke_user_sessions(r, db, user_id, NULL, "account_deleted") != 0)
         return -1;
     if ((rv = auth_run_account_deleted(r, db, user_id)) != OK) {
@@ -32,9 +37,6 @@ static int delete_account(request_rec *r, ap_dbd_t *db, const char *user_id,
                       "mod_beautiful_auth: a bl_account_deleted hook failed (%d)", rv);
         return bl_send_unavailable(r, "account deletion"), -1;
     }
-    /* Written before the row goes; the reference becomes NULL with it. */
-    if (bl_audit(r, db, user_id, "account.deleted", "user", user_id, "success", NULL) != 0)
-        return bl_send_unavailable(r, "database"), -1;
     if (bl_db_exec(r, db, AUTH_SQL_AUDIT_SCRUB, 1, args) < 0)
         return -1;
     return bl_db_value(r, db, AUTH_SQL_USER_DELETE, 1, args, avatar) == APR_SUCCESS ? 0 : -1;
