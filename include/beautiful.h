@@ -221,6 +221,35 @@ int bl_outbox_add(request_rec *r, ap_dbd_t *db, const char *user_id,
                   const char *channel, const char *type, const char *title,
                   const char *body, const char *data_json);
 
+/* ---------------------------------------------------------------- tasks */
+
+/* A periodic background task (reminders, delivery, cleanup). It runs
+ * outside any request, so it opens its own connection with ap_dbd_open(pool,
+ * s) and closes it with ap_dbd_close. pool is cleared after each run. It
+ * cannot fail: it logs, and the next run tries again. */
+typedef void bl_task_fn(server_rec *s, void *data, apr_pool_t *pool);
+
+/* Runs fn(s, data, pool) every interval in one httpd child per host, on a
+ * mod_watchdog singleton instance of its own named name (unique), so a slow
+ * task never delays another. The first run comes one interval after the
+ * child takes the task, not at once: mod_dbd's child_init may not have run
+ * yet. A task meant to run soon after start-up but rarely passes a short
+ * interval and keeps its own schedule (core's partition task). Singleton
+ * is per host only: claim work in the database (FOR UPDATE SKIP LOCKED) to
+ * stay exactly-once across hosts.
+ *
+ * Call from a post_config hook ordered before mod_watchdog's, which sets up
+ * only the instances registered by then (a later one makes every child
+ * crash), and before mod_dbd's when the task's statements are registered
+ * there too:
+ *   static const char *const succ[] = {"mod_dbd.c", "mod_watchdog.c", NULL};
+ *   ap_hook_post_config(my_post_config, NULL, succ, APR_HOOK_MIDDLE);
+ * In the first, configuration-checking pass it registers nothing. data
+ * must live as long as pconf. Returns OK, or HTTP_INTERNAL_SERVER_ERROR
+ * after logging (no mod_watchdog, name taken, registration failed). */
+int bl_task_register(apr_pool_t *pconf, server_rec *s, const char *name,
+                     apr_interval_time_t interval, bl_task_fn *fn, void *data);
+
 /* ---------------------------------------------------------------- config */
 
 /* Settings other modules read (from BeautifulPublicBaseURL etc.). */

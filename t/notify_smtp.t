@@ -3,9 +3,10 @@
 # listens.
 #
 # The transport is a server-wide setting and the shared test server uses the
-# file sink, so this suite runs its own small httpd (mpm, mod_dbd and
-# mod_beautiful_notify only) on its own database: the shared server's worker
-# never sees these rows, and this one never sees the shared server's.
+# file sink, so this suite runs its own small httpd (mpm, mod_dbd,
+# mod_beautiful_core for bl_task_register, and mod_beautiful_notify) on its
+# own database: the shared server's worker never sees these rows, and this
+# one never sees the shared server's.
 use strict;
 use warnings FATAL => 'all';
 
@@ -27,6 +28,7 @@ my $db = "notify_smtp_$$";
 my $httpd = Apache::Test::vars('httpd');
 my $moddir = `apxs -q LIBEXECDIR 2>/dev/null` || '/usr/lib/apache2/modules';
 chomp $moddir;
+my $core_so = "$ENV{BL_MODULES_DIR}/mod_beautiful_core.so";
 my $so = "$ENV{BL_MODULES_DIR}/mod_beautiful_notify.so";
 my $from = 'no-reply@beautiful-life.test';
 my $sink_pid;
@@ -63,6 +65,7 @@ LogLevel notice
 LoadModule mpm_event_module "$moddir/mod_mpm_event.so"
 LoadModule authz_core_module "$moddir/mod_authz_core.so"
 LoadModule dbd_module "$moddir/mod_dbd.so"
+LoadModule beautiful_core_module "$core_so"
 LoadModule beautiful_notify_module "$so"
 StartServers 1
 DBDriver pgsql

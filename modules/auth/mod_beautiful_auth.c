@@ -14,7 +14,6 @@
 #include <apr_optional.h>
 #include <apr_optional_hooks.h>
 #include <apr_strings.h>
-#include <mod_watchdog.h>
 #include <unixd.h>
 
 #include <errno.h>
@@ -27,6 +26,7 @@
 #define JWKS_PATH "/.well-known/jwks.json"
 /* The verification token travels in the path: never into the logs. */
 #define VERIFY_PREFIX "/api/v1/auth/verify-email/"
+#define CLEANUP_TASK "_beautiful_auth_"
 #define CLEANUP_INTERVAL apr_time_from_sec(3600)
 
 /* Built once at start-up (post_config, pconf); read-only afterwards. */
@@ -331,6 +331,25 @@ static void make_avatar_dir(apr_pool_t *p, server_rec *s, const char *dir)
                      "mod_beautiful_auth: cannot hand %s to the httpd user", dir);
 }
 
+/* Deletes expired sessions and tokens (hourly background task). */
+static void auth_cleanup_task(server_rec *s, void *data, apr_pool_t *pool)
+{
+    ap_dbd_t *db = ap_dbd_open(pool, s);
+    apr_dbd_prepared_t *st;
+    int nrows = 0, rv;
+
+    if (!db)
+        return;    /* database away: try again next time */
+    st = apr_hash_get(db->prepared, AUTH_SQL_CLEANUP, APR_HASH_KEY_STRING);
+    if (st) {
+        rv = apr_dbd_pvquery(db->driver, pool, db->handle, &nrows, st, NULL);
+        if (rv != 0)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_beautiful_auth: session cleanup failed: %s",
+                         apr_dbd_error(db->driver, db->handle, rv));
+    }
+    ap_dbd_close(s, db);
+}
+
 static int auth_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                             server_rec *s)
 {
@@ -360,6 +379,9 @@ static int auth_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         }
     }
     auth_make_dummy_hash(pconf);
+    /* Housekeeping: without it (bl_task_register says why) the server still
+     * starts, as it always has. */
+    (void)bl_task_register(pconf, s, CLEANUP_TASK, CLEANUP_INTERVAL, auth_cleanup_task, NULL);
     return OK;
 }
 
@@ -399,51 +421,6 @@ static int auth_log_transaction(request_rec *r)
     return DECLINED;
 }
 
-/* Deletes expired sessions and tokens once an hour (singleton watchdog). */
-static apr_status_t auth_cleanup_callback(int state, void *data, apr_pool_t *pool)
-{
-    server_rec *s = data;
-    ap_dbd_t *db;
-    apr_dbd_prepared_t *st;
-    int nrows = 0, rv;
-
-    if (state != AP_WATCHDOG_STATE_RUNNING)
-        return APR_SUCCESS;
-    db = ap_dbd_open(pool, s);
-    if (!db)
-        return APR_SUCCESS;    /* database away: try again next time */
-    st = apr_hash_get(db->prepared, AUTH_SQL_CLEANUP, APR_HASH_KEY_STRING);
-    if (st) {
-        rv = apr_dbd_pvquery(db->driver, pool, db->handle, &nrows, st, NULL);
-        if (rv != 0)
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_beautiful_auth: session cleanup failed: %s",
-                         apr_dbd_error(db->driver, db->handle, rv));
-    }
-    ap_dbd_close(s, db);
-    return APR_SUCCESS;        /* never stop the callback */
-}
-
-static int auth_post_config_watchdog(apr_pool_t *pconf, apr_pool_t *plog,
-                                     apr_pool_t *ptemp, server_rec *s)
-{
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
-    ap_watchdog_t *wd;
-
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
-        return OK;
-    get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
-    register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
-    if (!get_instance || !register_callback) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "mod_beautiful_auth: mod_watchdog absent; no session cleanup");
-        return OK;
-    }
-    if (get_instance(&wd, "_beautiful_auth_", 0, 1, pconf) != APR_SUCCESS
-        || register_callback(wd, CLEANUP_INTERVAL, s, auth_cleanup_callback) != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_beautiful_auth: cannot register the cleanup watchdog");
-    return OK;
-}
-
 /* ---------------------------------------------------------------- account hook */
 
 /* Other modules register with
@@ -480,15 +457,13 @@ int auth_run_account_deleted(request_rec *r, ap_dbd_t *db, const char *user_id)
 
 static void auth_register_hooks(apr_pool_t *p)
 {
-    /* Statements must be registered before mod_dbd prepares them. */
-    static const char *const succ_dbd[] = {"mod_dbd.c", NULL};
-    static const char *const succ_watchdog[] = {"mod_watchdog.c", NULL};
+    /* Statements must be registered before mod_dbd prepares them, the
+     * cleanup task before mod_watchdog sets its instances up. */
+    static const char *const succ_dbd_wd[] = {"mod_dbd.c", "mod_watchdog.c", NULL};
     static const char *const pred_log[] = {NULL};
     static const char *const succ_log[] = {"mod_log_config.c", NULL};
 
-    ap_hook_post_config(auth_post_config, NULL, succ_dbd, APR_HOOK_MIDDLE);
-    /* Before mod_watchdog's own post_config, which makes the instance's mutex. */
-    ap_hook_post_config(auth_post_config_watchdog, NULL, succ_watchdog, APR_HOOK_LAST);
+    ap_hook_post_config(auth_post_config, NULL, succ_dbd_wd, APR_HOOK_MIDDLE);
     ap_hook_child_init(auth_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(auth_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(auth_redact_log, pred_log, succ_log, APR_HOOK_REALLY_FIRST);

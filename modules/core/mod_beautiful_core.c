@@ -3,7 +3,8 @@
  * This file only wires things into httpd: the module record, the hooks in
  * request order and the handler names. The work lives in config.c,
  * headers.c, proxy.c, authn.c, envelope.c, body.c, db.c, redis.c, audit.c,
- * partitions.c and (by their own authors) metrics.c, health.c, ratelimit.c. */
+ * tasks.c, partitions.c and (by their own authors) metrics.c, health.c,
+ * ratelimit.c. */
 #include "core_hooks.h"
 
 #include <http_protocol.h>

@@ -1,8 +1,8 @@
 /* partitions.c — keeps the monthly partitions of audit_logs and
  * chat_messages created ahead of time (sql/README.md, "Partitions").
  *
- * A mod_watchdog singleton callback runs create_monthly_partitions() in one
- * child per host, outside any request: soon after start-up, then every
+ * A background task (bl_task_register) runs create_monthly_partitions() in
+ * one child per host, outside any request: soon after start-up, then every
  * BeautifulPartitionInterval. The SQL function is idempotent and takes an
  * advisory lock per table, so several hosts calling it is harmless. */
 #include "core_hooks.h"
@@ -10,14 +10,13 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <apr_strings.h>
-#include <mod_watchdog.h>
 #include <stdlib.h>
 
 APLOG_USE_MODULE(beautiful_core);
 
-#define BL_PARTITION_WATCHDOG "beautiful-partitions"
+#define BL_PARTITION_TASK "beautiful-partitions"
 #define BL_PARTITION_LABEL "core_create_partitions"
-/* How often the callback looks at the clock; the work itself runs per
+/* How often the task looks at the clock; the work itself runs per
  * interval. Short, so "at start-up" means within a second. */
 #define BL_PARTITION_TICK apr_time_from_sec(1)
 /* After a failure, the next try comes this soon (or at the interval). */
@@ -36,7 +35,7 @@ typedef struct {
     int months_ahead;
     APR_OPTIONAL_FN_TYPE(ap_dbd_open) *db_open;
     APR_OPTIONAL_FN_TYPE(ap_dbd_close) *db_close;
-    apr_time_t next_run;         /* 0: at the next tick */
+    apr_time_t next_run;         /* 0 (in each new child): at the first tick */
     int failing;                 /* the last run failed (and said so once) */
 } bl_partition_task;
 
@@ -105,50 +104,16 @@ static void partition_run(bl_partition_task *t, apr_pool_t *p)
         + (why && BL_PARTITION_RETRY < t->interval ? BL_PARTITION_RETRY : t->interval);
 }
 
-static apr_status_t partition_callback(int state, void *data, apr_pool_t *pool)
+/* Every tick; the work runs when it is due. */
+static void partition_task(server_rec *s, void *data, apr_pool_t *pool)
 {
     bl_partition_task *t = data;
 
-    /* At STARTING mod_dbd may still be setting this child up (its
-     * child_init runs after the watchdog's): the first run waits a tick. */
-    if (state == AP_WATCHDOG_STATE_STARTING)
-        t->next_run = 0;
-    else if (state == AP_WATCHDOG_STATE_RUNNING && apr_time_now() >= t->next_run)
+    if (apr_time_now() >= t->next_run)
         partition_run(t, pool);
-    /* Anything but APR_SUCCESS would stop the callback for good. */
-    return APR_SUCCESS;
 }
 
-static int start_task(apr_pool_t *pconf, server_rec *s, bl_partition_task *t)
-{
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
-    ap_watchdog_t *wd;
-    apr_status_t rv;
-
-    get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
-    register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
-    if (!get_instance || !register_callback) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
-                     "mod_beautiful_core needs mod_watchdog for partition maintenance");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    /* its own singleton, so a slow run never delays another module's task */
-    rv = get_instance(&wd, BL_PARTITION_WATCHDOG, 0, 1, pconf);
-    if (rv == APR_SUCCESS)
-        rv = register_callback(wd, t->interval < BL_PARTITION_TICK ? t->interval
-                                                                     : BL_PARTITION_TICK,
-                               t, partition_callback);
-    if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     "cannot register the partition maintenance watchdog");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    return OK;
-}
-
-/* Must run before mod_watchdog's post_config, which sets up the instances
- * registered so far (a later one makes every child crash), and before
+/* Runs before mod_watchdog's post_config (see bl_task_register) and
  * mod_dbd's, which copies the statements into its connection groups. */
 int bl_partitions_post_config(apr_pool_t *pconf, server_rec *s)
 {
@@ -167,5 +132,7 @@ int bl_partitions_post_config(apr_pool_t *pconf, server_rec *s)
     t->db_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     if (!t->db_open || !t->db_close)
         return OK;   /* no mod_dbd: bl_db_prepare_all has said so */
-    return start_task(pconf, s, t);
+    return bl_task_register(pconf, s, BL_PARTITION_TASK,
+                            t->interval < BL_PARTITION_TICK ? t->interval : BL_PARTITION_TICK,
+                            partition_task, t);
 }

@@ -1,20 +1,21 @@
 /* mod_beautiful_notify — notification delivery.
  *
  * Rows in the notifications table (the outbox other modules write in their
- * own transactions) are delivered by a mod_watchdog singleton callback, in
- * one child per host, outside any request; the database claim keeps each
- * row delivered once across hosts. This file holds the configuration and
- * the hooks; delivery.c is the worker, email.c and its transports send. */
+ * own transactions) are delivered by a background task (core's
+ * bl_task_register), in one child per host, outside any request; the
+ * database claim keeps each row delivered once across hosts. This file
+ * holds the configuration and the hooks; delivery.c is the worker, email.c
+ * and its transports send. */
 #include "notify_private.h"
+#include "beautiful.h"
 
 #include <http_log.h>
 #include <http_core.h>
 #include <apr_strings.h>
 #include <apr_file_io.h>
-#include <mod_watchdog.h>
 #include <curl/curl.h>
 
-#define BL_NOTIFY_WATCHDOG "beautiful-notify"
+#define BL_NOTIFY_TASK "beautiful-notify"
 #define BL_DEFAULT_FROM "Beautiful Life <no-reply@beautiful-life.invalid>"
 #define BL_DEFAULT_MAIL_DIR "/var/lib/beautiful/mail"
 #define BL_CREDENTIALS_MAX 4096
@@ -296,12 +297,9 @@ static const command_rec notify_cmds[] = {
 
 /* ---------------------------------------------------------------- hooks */
 
-static apr_status_t notify_watchdog_callback(int state, void *data, apr_pool_t *pool)
+static void notify_task(server_rec *s, void *worker, apr_pool_t *pool)
 {
-    if (state == AP_WATCHDOG_STATE_RUNNING)
-        bl_notify_worker_run(data, pool);
-    /* Anything but APR_SUCCESS would stop the callback for good. */
-    return APR_SUCCESS;
+    bl_notify_worker_run(worker, pool);
 }
 
 static apr_status_t notify_curl_cleanup(void *unused)
@@ -320,35 +318,6 @@ static int check_mail_dir(const bl_mail_conf *mail, apr_pool_t *ptemp, server_re
         || fi.filetype != APR_DIR) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                      "BeautifulMailDir %s is not a directory", mail->dir);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    return OK;
-}
-
-/* Starts the delivery worker: its own singleton watchdog, so a slow SMTP
- * relay never delays other modules' periodic tasks. */
-static int start_worker(apr_pool_t *pconf, server_rec *s, bl_notify_conf *conf)
-{
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
-    ap_watchdog_t *wd;
-    apr_status_t rv;
-
-    get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
-    register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
-    if (!get_instance || !register_callback) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
-                     "mod_beautiful_notify needs mod_watchdog");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    rv = get_instance(&wd, BL_NOTIFY_WATCHDOG, 0, 1, pconf);
-    if (rv == APR_SUCCESS)
-        rv = register_callback(wd, conf->interval,
-                               bl_notify_worker_create(pconf, s),
-                               notify_watchdog_callback);
-    if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     "cannot register the notification delivery watchdog");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
@@ -387,7 +356,9 @@ static int notify_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     apr_pool_cleanup_register(pconf, NULL, notify_curl_cleanup, apr_pool_cleanup_null);
-    return start_worker(pconf, s, conf);
+    /* a task of its own, so a slow SMTP relay never delays other tasks */
+    return bl_task_register(pconf, s, BL_NOTIFY_TASK, conf->interval, notify_task,
+                            bl_notify_worker_create(pconf, s));
 }
 
 static void notify_register_hooks(apr_pool_t *p)
