@@ -261,14 +261,11 @@ int auth_forgot_password(request_rec *r, apr_table_t *params)
         const char *user_id = bl_db_get(r, db, row, 0);
         if (bl_db_begin(r, db) != 0)
             return OK;
-        if (queue_reset(r, db, user_id) != 0) {
+        if (queue_reset(r, db, user_id) != 0
+            || auth_audit_success(r, db, user_id, "auth.password_reset_requested", "user",
+                                  user_id) != 0) {
             bl_db_rollback(r, db);
             return OK;
-        }
-        if (bl_audit(r, db, user_id, "auth.password_reset_requested", "user", user_id,
-                     "success", NULL) != 0) {
-            bl_db_rollback(r, db);
-            return bl_send_unavailable(r, "database");
         }
         if (bl_db_commit(r, db) != 0)
             return OK;
@@ -346,12 +343,8 @@ int auth_reset_password(request_rec *r, apr_table_t *params)
     if (bl_db_exec(r, db, AUTH_SQL_USER_VERIFIED, 1, args) < 0)
         goto fail;
     /* Audited before the Redis keys go, so a failed audit revokes nothing. */
-    if (bl_audit(r, db, user_id, "auth.password_reset", "user", user_id, "success", NULL)
-        != 0) {
-        bl_db_rollback(r, db);
-        return bl_send_unavailable(r, "database");
-    }
-    if (auth_revoke_user_sessions(r, db, user_id, NULL, "password_reset") != 0)
+    if (auth_audit_success(r, db, user_id, "auth.password_reset", "user", user_id) != 0
+        || auth_revoke_user_sessions(r, db, user_id, NULL, "password_reset") != 0)
         goto fail;
     if (bl_db_commit(r, db) != 0)
         return OK;
@@ -385,13 +378,9 @@ int users_change_password(request_rec *r, apr_table_t *params)
         return OK;
     }
     /* Audited before the Redis keys go, so a failed audit revokes nothing. */
-    if (bl_audit(r, db, user->id, "auth.password_change", "user", user->id, "success",
-                 NULL) != 0) {
-        bl_db_rollback(r, db);
-        return bl_send_unavailable(r, "database");
-    }
-    if (auth_revoke_user_sessions(r, db, user->id, user->session_id,
-                                  "password_change") != 0) {
+    if (auth_audit_success(r, db, user->id, "auth.password_change", "user", user->id) != 0
+        || auth_revoke_user_sessions(r, db, user->id, user->session_id,
+                                     "password_change") != 0) {
         bl_db_rollback(r, db);
         return OK;
     }

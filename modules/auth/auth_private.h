@@ -77,6 +77,12 @@ typedef struct {
 /* Returns 0, or -1 after answering 500 (RNG failure). */
 int auth_new_token(request_rec *r, auth_token *out);
 
+/* A success audit row inside the caller's transaction: the change must not
+ * commit without it. Returns 0, or -1 after answering 503 (the caller rolls
+ * back). */
+int auth_audit_success(request_rec *r, ap_dbd_t *db, const char *actor_id,
+                       const char *action, const char *resource_type,
+                       const char *resource_id);
 /* Revokes every live session of user_id (but except_sid, may be NULL) in
  * the database (inside the caller's transaction) and in Redis. Returns 0,
  * or -1 after answering 503. */

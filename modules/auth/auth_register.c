@@ -124,13 +124,10 @@ static int create_account(request_rec *r, ap_dbd_t *db, const registration *reg,
     if (bl_db_begin(r, db) != 0)
         return -1;
     if (bl_db_exec(r, db, AUTH_SQL_USER_INSERT, 5, args) < 0
-        || auth_queue_verification(r, db, id) != 0) {
+        || auth_queue_verification(r, db, id) != 0
+        || auth_audit_success(r, db, id, "auth.register", "user", id) != 0) {
         bl_db_rollback(r, db);
         return -1;
-    }
-    if (bl_audit(r, db, id, "auth.register", "user", id, "success", NULL) != 0) {
-        bl_db_rollback(r, db);
-        return bl_send_unavailable(r, "database"), -1;
     }
     return bl_db_commit(r, db) != 0 ? -1 : 0;
 }

@@ -31,6 +31,17 @@ int auth_new_token(request_rec *r, auth_token *out)
     return 0;
 }
 
+/* ---------------------------------------------------------------- audit */
+
+int auth_audit_success(request_rec *r, ap_dbd_t *db, const char *actor_id,
+                       const char *action, const char *resource_type,
+                       const char *resource_id)
+{
+    if (bl_audit(r, db, actor_id, action, resource_type, resource_id, "success", NULL) != 0)
+        return bl_send_unavailable(r, "database"), -1;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- revoke */
 
 int auth_revoke_session(request_rec *r, ap_dbd_t *db, const char *session_id,
@@ -241,12 +252,8 @@ int auth_logout(request_rec *r, apr_table_t *params)
         return OK;
     /* The audit row first: if it fails nothing was revoked yet, so the
      * caller's token still works for a retry. */
-    if (bl_audit(r, db, user->id, "auth.logout", "session", user->session_id, "success",
-                 NULL) != 0) {
-        bl_db_rollback(r, db);
-        return bl_send_unavailable(r, "database");
-    }
-    if (auth_revoke_session(r, db, user->session_id, "logout") != 0) {
+    if (auth_audit_success(r, db, user->id, "auth.logout", "session", user->session_id) != 0
+        || auth_revoke_session(r, db, user->session_id, "logout") != 0) {
         bl_db_rollback(r, db);
         return OK;
     }
@@ -264,12 +271,8 @@ int auth_logout_all(request_rec *r, apr_table_t *params)
     if (!(user = bl_require_user(r)) || !(db = bl_db(r)) || bl_db_begin(r, db) != 0)
         return OK;
     /* Audit first, as in auth_logout: a failure leaves every session live. */
-    if (bl_audit(r, db, user->id, "auth.logout_all", "user", user->id, "success", NULL)
-        != 0) {
-        bl_db_rollback(r, db);
-        return bl_send_unavailable(r, "database");
-    }
-    if (auth_revoke_user_sessions(r, db, user->id, NULL, "logout_all") != 0) {
+    if (auth_audit_success(r, db, user->id, "auth.logout_all", "user", user->id) != 0
+        || auth_revoke_user_sessions(r, db, user->id, NULL, "logout_all") != 0) {
         bl_db_rollback(r, db);
         return OK;
     }

@@ -87,11 +87,8 @@ int auth_verify_email(request_rec *r, apr_table_t *params)
     args[0] = user_id;
     if (bl_db_exec(r, db, AUTH_SQL_USER_VERIFIED, 1, args) < 0)
         goto fail;
-    if (bl_audit(r, db, user_id, "auth.email_verified", "user", user_id, "success", NULL)
-        != 0) {
-        bl_db_rollback(r, db);
-        return bl_send_unavailable(r, "database");
-    }
+    if (auth_audit_success(r, db, user_id, "auth.email_verified", "user", user_id) != 0)
+        goto fail;
     if (bl_db_commit(r, db) != 0)
         return OK;
     return bl_send_data(r, HTTP_OK, "email address verified", NULL, NULL);

@@ -28,8 +28,8 @@ static int delete_account(request_rec *r, ap_dbd_t *db, const char *user_id,
     /* Written first: before the row goes (the reference becomes NULL with
      * it) and before the Redis keys and other modules' files go, so a
      * failed audit has destroyed nothing. */
-    if (bl_audit(r, db, user_id, "account.deleted", "user", user_id, "success", NULL) != 0)
-        return bl_send_unavailable(r, "database"), -1;
+    if (auth_audit_success(r, db, user_id, "account.deleted", "user", user_id) != 0)
+        return -1;
     if (auth_revoke_user_sessions(r, db, user_id, NULL, "account_deleted") != 0)
         return -1;
     if ((rv = auth_run_account_deleted(r, db, user_id)) != OK) {
