@@ -8,7 +8,7 @@ BL_PACKAGES=(
     postgresql-15 redis-server
     libhiredis-dev libjson-c-dev libssl-dev libcurl4-openssl-dev
     libargon2-dev libical-dev check
-    libapache2-mod-perl2 libwww-perl libjson-perl liburi-perl
+    libapache2-mod-perl2 libwww-perl liblwp-protocol-https-perl libjson-perl liburi-perl
     python3 python3-jwt python3-cryptography python3-yaml python3-jsonschema
     prometheus wrk valgrind clang libclang-rt-14-dev
 )

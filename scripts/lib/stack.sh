@@ -3,7 +3,8 @@
 # and bench/run; also reached from tests through $BL_STACK.
 #
 # Everything lives under $BL_STATE_DIR; ports derive from $BL_PORT_BASE:
-#   httpd = base, PostgreSQL = base+1, Redis = base+2, fakes = base+10..29.
+#   httpd = base, PostgreSQL = base+1, Redis = base+2, fakes = base+10..28,
+#   the test TLS virtual host (scripts/check) = base+29.
 # PostgreSQL and Redis never run as root: when the caller is root they run
 # as $BL_RUN_USER (default "beautiful") through runuser.
 
@@ -48,6 +49,8 @@ bl_stack_vars() {
     BL_JWT_KEY=$BL_KEY_DIR/jwt.pem
     BL_JWT_PUBLIC_KEY=$BL_KEY_DIR/jwt.pub.pem
     BL_STORAGE_KEY=$BL_KEY_DIR/storage.key
+    BL_TLS_CERT=$BL_KEY_DIR/tls.crt
+    BL_TLS_KEY=$BL_KEY_DIR/tls.key
     BL_DATA_DIR=$BL_STATE_DIR/data
     BL_JWT_ISSUER=${BL_JWT_ISSUER:-http://127.0.0.1:$BL_HTTP_PORT}
     BL_JWT_AUDIENCE=${BL_JWT_AUDIENCE:-beautiful-life-api}
@@ -57,7 +60,8 @@ bl_stack_vars() {
     PGHOST=$BL_PG_SOCKET_DIR PGPORT=$BL_PG_PORT PGDATABASE=beautiful PGUSER=beautiful
     export BL_STATE_DIR BL_PORT_BASE BL_HTTP_PORT BL_PG_PORT BL_REDIS_PORT \
         BL_REDIS_HOST BL_FAKE_PORT_BASE BL_MAIL_DIR BL_UPLOAD_DIR BL_LOG_DIR \
-        BL_JWT_KEY BL_JWT_PUBLIC_KEY BL_STORAGE_KEY BL_DATA_DIR BL_JWT_ISSUER \
+        BL_JWT_KEY BL_JWT_PUBLIC_KEY BL_STORAGE_KEY BL_TLS_CERT BL_TLS_KEY \
+        BL_DATA_DIR BL_JWT_ISSUER \
         BL_JWT_AUDIENCE BL_PUBLIC_URL BL_CORS_ORIGINS BL_DB_PARAMS \
         PGHOST PGPORT PGDATABASE PGUSER
 }
@@ -131,7 +135,9 @@ bl_stack_dirs() {
     fi
 }
 
-# Dev keys, generated once: JWT RS256 key pair and the storage master key.
+# Dev keys, generated once: JWT RS256 key pair and the storage master key;
+# and a throw-away self-signed TLS certificate for 127.0.0.1 (the test TLS
+# virtual host), made again when absent or about to expire.
 bl_stack_keys() {
     if [ ! -s "$BL_JWT_KEY" ]; then
         ( umask 077; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
@@ -143,8 +149,15 @@ bl_stack_keys() {
     if [ ! -s "$BL_STORAGE_KEY" ]; then
         ( umask 077; head -c 32 /dev/urandom >"$BL_STORAGE_KEY" )
     fi
-    chmod 600 "$BL_JWT_KEY" "$BL_STORAGE_KEY"
-    chmod 644 "$BL_JWT_PUBLIC_KEY"
+    if [ ! -s "$BL_TLS_KEY" ] || [ ! -s "$BL_TLS_CERT" ] ||
+       ! openssl x509 -in "$BL_TLS_CERT" -noout -checkend 3600 >/dev/null 2>&1; then
+        ( umask 077; openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+            -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+            -keyout "$BL_TLS_KEY" -out "$BL_TLS_CERT" >/dev/null 2>&1 ) ||
+            bl_die "cannot generate $BL_TLS_CERT"
+    fi
+    chmod 600 "$BL_JWT_KEY" "$BL_STORAGE_KEY" "$BL_TLS_KEY"
+    chmod 644 "$BL_JWT_PUBLIC_KEY" "$BL_TLS_CERT"
     if bl_is_root; then chown -R "$BL_RUN_USER:" "$BL_KEY_DIR"; fi
 }
 

@@ -17,7 +17,7 @@ use Apache::Test ();
 use Apache::TestRequest ();
 
 our @EXPORT = qw(
-    bl_request bl_url bl_json
+    bl_request bl_url bl_tls_url bl_json
     bl_psql bl_psql_value
     bl_redis
     bl_mint_jwt bl_jwt_kid bl_session_create bl_uuid
@@ -82,6 +82,20 @@ sub bl_url {
     return 'http://' . Apache::TestRequest::hostport() . $path;
 }
 
+=head2 bl_tls_url($path)
+
+The absolute https URL of $path on the test server's TLS virtual host
+(C<https://127.0.0.1:$BL_TLS_PORT>, t/conf/test.d/core_tls.conf). Pass it
+to bl_request, which trusts the test certificate (C<$BL_TLS_CERT>).
+
+=cut
+
+sub bl_tls_url {
+    my $path = shift // '/';
+    $path = "/$path" unless $path =~ m{^/};
+    return 'https://127.0.0.1:' . _env('BL_TLS_PORT') . $path;
+}
+
 =head2 bl_request($method, $path, %opt)
 
 Sends one request to the test server on a fresh connection (redirects are
@@ -98,6 +112,11 @@ decoded JSON body (undef when the body is not JSON). Options:
   timeout      => seconds to wait for the answer (default 20)
   local_address => source address of the connection (e.g. 127.0.0.2, to
                   be a peer other than 127.0.0.1)
+  ssl_opts     => { ... } LWP::UserAgent ssl_opts for an https URL (default:
+                  verify the host against the test certificate $BL_TLS_CERT)
+
+A $path that is already an absolute http:// or https:// URL (see
+bl_tls_url) is used as it is.
 
 =cut
 
@@ -136,6 +155,10 @@ sub bl_request {
         keep_alive => 0, agent => 'bl-test/1',
         (defined $opt{local_address} ? (local_address => $opt{local_address}) : ()),
     );
+    if ($url =~ m{^https://}i) {
+        $ua->ssl_opts(%{ $opt{ssl_opts}
+                         // { verify_hostname => 1, SSL_ca_file => _env('BL_TLS_CERT') } });
+    }
     my $res = $ua->request($req);
     my $data;
     my $ct = $res->header('Content-Type') // '';
