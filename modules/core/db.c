@@ -44,7 +44,6 @@ void bl_db_retrieve_fns(void)
 
 void bl_db_prepare_all(server_rec *s, const bl_statement *statements)
 {
-    server_rec *sp;
     const bl_statement *st;
 
     if (!dbd_prepare_fn)
@@ -54,10 +53,13 @@ void bl_db_prepare_all(server_rec *s, const bl_statement *statements)
                      "mod_dbd is not loaded: statements cannot be prepared");
         return;
     }
-    for (sp = s; sp; sp = sp->next) {
-        for (st = statements; st->label; st++)
-            dbd_prepare_fn(sp, st->sql, st->label);
-    }
+    /* The main server only: mod_dbd pools the connections of every virtual
+     * host with the same DBDParams in one group, whose connections prepare
+     * the union of the group's statements. Registering in each virtual host
+     * as well only earns one "conflicting SQL statements" warning per
+     * statement and host. */
+    for (st = statements; st->label; st++)
+        dbd_prepare_fn(s, st->sql, st->label);
 }
 
 /* Child-wide lookup, done once; without libpq, codes come from the text. */

@@ -53,7 +53,7 @@ APLOG_USE_MODULE(beautiful_notify);
     " next_attempt_at = now()" \
     " WHERE status = 'sending' AND next_attempt_at <= now()"
 
-static const struct { const char *label, *sql; } statements[] = {
+const bl_statement bl_notify_statements[] = {
     {"notify_claim", SQL_CLAIM},
     {"notify_mark_sent", SQL_MARK_SENT},
     {"notify_mark_retry", SQL_MARK_RETRY},
@@ -61,18 +61,6 @@ static const struct { const char *label, *sql; } statements[] = {
     {"notify_reclaim", SQL_RECLAIM},
     {NULL, NULL}
 };
-
-void bl_notify_prepare_statements(server_rec *s)
-{
-    APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *prepare = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
-    server_rec *sp;
-    int i;
-
-    /* Every server: a virtual host's mod_dbd group takes its own list. */
-    for (sp = s; sp; sp = sp->next)
-        for (i = 0; statements[i].label; i++)
-            prepare(sp, statements[i].sql, statements[i].label);
-}
 
 struct bl_notify_worker {
     server_rec *s;

@@ -7,7 +7,6 @@
  * holds the configuration and the hooks; delivery.c is the worker, email.c
  * and its transports send. */
 #include "notify_private.h"
-#include "beautiful.h"
 
 #include <http_log.h>
 #include <http_core.h>
@@ -339,7 +338,7 @@ static int notify_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     /* mod_dbd builds its connection groups in its own post_config: the
      * statements must be registered before (see register_hooks). */
-    bl_notify_prepare_statements(s);
+    bl_db_prepare_all(s, bl_notify_statements);
     /* The first pass only checks the configuration. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;

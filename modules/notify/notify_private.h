@@ -7,6 +7,8 @@
 #include <apr_dbd.h>
 #include <mod_dbd.h>
 
+#include "beautiful.h"
+
 extern module AP_MODULE_DECLARE_DATA beautiful_notify_module;
 
 /* ---------------------------------------------------------------- config */
@@ -62,7 +64,7 @@ typedef enum {
 } bl_send_status;
 
 /* The statements the worker uses, registered with mod_dbd at start-up. */
-void bl_notify_prepare_statements(server_rec *s);
+extern const bl_statement bl_notify_statements[];
 
 /* One pass of the worker: reclaim expired leases (now and then), claim a
  * batch of due email notifications, deliver each and record the outcome.
