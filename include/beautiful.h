@@ -75,8 +75,10 @@ typedef struct {
     const char *sql;
 } bl_statement;
 
-/* Registers statements (array ended by {NULL, NULL}) with mod_dbd for every
- * server. Call from a post_config hook ordered before mod_dbd's:
+/* Registers statements (array ended by {NULL, NULL}) with mod_dbd on the
+ * main server; virtual hosts with the same DBDParams share its connection
+ * group and so its statements. Call from a post_config hook ordered before
+ * mod_dbd's:
  *   static const char *const succ[] = {"mod_dbd.c", NULL};
  *   ap_hook_post_config(my_post_config, NULL, succ, APR_HOOK_MIDDLE);   */
 void bl_db_prepare_all(server_rec *s, const bl_statement *statements);
