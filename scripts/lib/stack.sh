@@ -130,7 +130,7 @@ bl_stack_dirs() {
             "$BL_LOG_DIR" "$BL_MAIL_DIR" "$BL_UPLOAD_DIR" "$BL_KEY_DIR" \
             "$BL_STATE_DIR/home" "$BL_STATE_DIR/run"
         if ! runuser -u "$BL_RUN_USER" -- test -w "$BL_STATE_DIR/run"; then
-            bl_die "user '$BL_RUN_USER' cannot reach $BL_STATE_DIR (a parent directory is closed to it, e.g. mode 700 under /root); choose another STATE_DIR or open the path with chmod o+x"
+            bl_die "user '$BL_RUN_USER' cannot reach $BL_STATE_DIR (a parent directory is closed to it, e.g. mode 700 under /root); choose another, e.g. STATE_DIR=/var/lib/beautiful-dev scripts/serve"
         fi
     fi
 }
