@@ -49,6 +49,10 @@ typedef struct {
 bl_server_conf *bl_core_server_conf(const server_rec *s);
 bl_dir_conf *bl_core_dir_conf(const request_rec *r);
 
+/* envelope.c — now as RFC 3339 UTC with Z, second precision: the
+ * "timestamp" of every response body. */
+const char *bl_timestamp_now(apr_pool_t *p);
+
 /* metrics.c — Prometheus counters in shared memory, summed across children. */
 /* r->notes key holding the route template set by bl_set_route(). */
 #ifndef BL_NOTE_ROUTE

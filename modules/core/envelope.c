@@ -24,8 +24,7 @@ APLOG_USE_MODULE(beautiful_core);
 
 static ap_filter_rec_t *error_filter_handle;
 
-/* RFC 3339 UTC with Z, second precision. */
-static const char *timestamp_now(apr_pool_t *p)
+const char *bl_timestamp_now(apr_pool_t *p)
 {
     apr_time_exp_t t;
     char buf[32];
@@ -56,7 +55,7 @@ int bl_send_data(request_rec *r, int status, const char *message,
         message ? ",\"message\":" : "", message ? bl_json_quote(r->pool, message) : "",
         data_json ? ",\"data\":" : "", data_json ? data_json : "",
         meta_json ? ",\"meta\":" : "", meta_json ? meta_json : "",
-        ",\"timestamp\":\"", timestamp_now(r->pool), "\"}", NULL);
+        ",\"timestamp\":\"", bl_timestamp_now(r->pool), "\"}", NULL);
     return send_json(r, status, json);
 }
 
@@ -80,7 +79,7 @@ const char *bl_envelope_error_json(request_rec *r, int status, const char *code,
     return apr_pstrcat(r->pool, "{\"success\":false,\"error\":{\"code\":",
         bl_json_quote(r->pool, code), ",\"message\":", bl_json_quote(r->pool, message),
         details ? ",\"details\":" : "", details ? bl_json_quote(r->pool, details) : "",
-        "},\"timestamp\":\"", timestamp_now(r->pool), "\"}", NULL);
+        "},\"timestamp\":\"", bl_timestamp_now(r->pool), "\"}", NULL);
 }
 
 int bl_send_error(request_rec *r, int status, const char *code,

@@ -20,15 +20,6 @@ APLOG_USE_MODULE(beautiful_core);
 
 #define BL_HEALTH_RETRY_AFTER "5"   /* seconds; a probe's usual period */
 
-/* RFC 3339 UTC, second precision, as everywhere on the wire. */
-static const char *health_timestamp(apr_pool_t *p)
-{
-    apr_time_exp_t t;
-    apr_time_exp_gmt(&t, apr_time_now());
-    return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02dZ", t.tm_year + 1900,
-                        t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
-}
-
 /* Tries this many pooled connections: after PostgreSQL or Redis restarts,
  * each child's idle connections fail once before they are re-opened, and
  * that must not take the server out of rotation. */
@@ -112,7 +103,7 @@ static int health_live(request_rec *r)
     bl_set_route(r, "/health");
     return health_send(r, HTTP_OK,
                        apr_psprintf(r->pool, "{\"success\":true,\"status\":\"ok\","
-                                    "\"timestamp\":\"%s\"}\n", health_timestamp(r->pool)));
+                                    "\"timestamp\":\"%s\"}\n", bl_timestamp_now(r->pool)));
 }
 
 static int health_ready(request_rec *r)
@@ -130,14 +121,14 @@ static int health_ready(request_rec *r)
         return health_send(r, HTTP_OK,
                            apr_psprintf(r->pool, "{\"success\":true,\"status\":\"ok\","
                                         "\"checks\":%s,\"timestamp\":\"%s\"}\n",
-                                        checks, health_timestamp(r->pool)));
+                                        checks, bl_timestamp_now(r->pool)));
 
     apr_table_setn(r->err_headers_out, "Retry-After", BL_HEALTH_RETRY_AFTER);
     return health_send(r, HTTP_SERVICE_UNAVAILABLE,
                        apr_psprintf(r->pool, "{\"success\":false,\"status\":\"unavailable\","
                                     "\"checks\":%s,\"error\":{\"code\":\"%s\",\"message\":"
                                     "\"A dependency is unavailable\"},\"timestamp\":\"%s\"}\n",
-                                    checks, BL_ERR_UNAVAILABLE, health_timestamp(r->pool)));
+                                    checks, BL_ERR_UNAVAILABLE, bl_timestamp_now(r->pool)));
 }
 
 /* Which endpoint, from the end of the path: works under any mount point. */
