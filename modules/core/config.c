@@ -178,8 +178,7 @@ int bl_refresh_token_ttl(request_rec *r)
 
 /* ---------------------------------------------------------------- directives */
 
-/* Parses a positive decimal integer within [min, max]; 0 on success. */
-static int parse_int(const char *arg, long min, long max, long *out)
+int bl_parse_long(const char *arg, long min, long max, long *out)
 {
     char *end;
     long v;
@@ -206,9 +205,9 @@ static const char *cmd_redis(cmd_parms *cmd, void *dummy, int argc, char *const 
 
     if (argc < 2 || argc > 3)
         return "BeautifulRedis takes host port [timeout_ms]";
-    if (parse_int(argv[1], 1, 65535, &port))
+    if (bl_parse_long(argv[1], 1, 65535, &port))
         return "BeautifulRedis: port must be 1-65535";
-    if (argc == 3 && parse_int(argv[2], 1, 60000, &ms))
+    if (argc == 3 && bl_parse_long(argv[2], 1, 60000, &ms))
         return "BeautifulRedis: timeout_ms must be 1-60000";
     sc->redis_host = argv[0];
     sc->redis_port = (int)port;
@@ -252,7 +251,7 @@ static const char *cmd_seconds(cmd_parms *cmd, void *dummy, const char *arg)
     long v;
     long min = (apr_size_t)cmd->info == APR_OFFSETOF(bl_server_conf, jwt_leeway_sec) ? 0 : 1;
 
-    if (parse_int(arg, min, 10L * 365 * 24 * 3600, &v))
+    if (bl_parse_long(arg, min, 10L * 365 * 24 * 3600, &v))
         return apr_psprintf(cmd->pool, "%s takes a number of seconds", cmd->cmd->name);
     *slot = (int)v;
     return NULL;
@@ -261,7 +260,7 @@ static const char *cmd_seconds(cmd_parms *cmd, void *dummy, const char *arg)
 static const char *cmd_max_body(cmd_parms *cmd, void *dummy, const char *arg)
 {
     long v;
-    if (parse_int(arg, 1, 1024L * 1024 * 1024, &v))
+    if (bl_parse_long(arg, 1, 1024L * 1024 * 1024, &v))
         return "BeautifulMaxBodySize takes a number of bytes (1 to 1 GiB)";
     cmd_sconf(cmd)->max_body = (apr_size_t)v;
     return NULL;
@@ -341,7 +340,7 @@ static const char *cmd_months_ahead(cmd_parms *cmd, void *dummy, const char *arg
 
     if (err)
         return err;
-    if (parse_int(arg, 1, BL_MAX_MONTHS_AHEAD, &v))
+    if (bl_parse_long(arg, 1, BL_MAX_MONTHS_AHEAD, &v))
         return "BeautifulPartitionMonthsAhead takes a number of months from 1 to 120";
     cmd_sconf(cmd)->partition_months_ahead = (int)v;
     return NULL;

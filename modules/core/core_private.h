@@ -48,6 +48,9 @@ typedef struct {
 
 bl_server_conf *bl_core_server_conf(const server_rec *s);
 bl_dir_conf *bl_core_dir_conf(const request_rec *r);
+/* Strict decimal in [min, max], nothing else ("10s", "", "+1", "1e3" are
+ * refused); 0 on success with *out set, -1 otherwise. */
+int bl_parse_long(const char *arg, long min, long max, long *out);
 
 /* envelope.c — now as RFC 3339 UTC with Z, second precision: the
  * "timestamp" of every response body. */

@@ -15,7 +15,6 @@
 #include <util_filter.h>
 #include <util_script.h>
 #include <apr_strings.h>
-#include <apr_lib.h>
 
 APLOG_USE_MODULE(beautiful_core);
 
@@ -114,21 +113,6 @@ const char *bl_pagination_meta(request_rec *r, int page, int per_page, long tota
                         page, per_page, total, pages);
 }
 
-/* A decimal integer in [min, max] with nothing else; -1 when invalid. */
-static long parse_bounded(const char *s, long min, long max)
-{
-    long v = 0;
-
-    if (!s || !*s || strlen(s) > 9)
-        return -1;
-    for (; *s; s++) {
-        if (!apr_isdigit(*s))
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
-    return (v < min || v > max) ? -1 : v;
-}
-
 int bl_pagination_args(request_rec *r, int *page, int *per_page)
 {
     apr_table_t *args = NULL;
@@ -141,14 +125,14 @@ int bl_pagination_args(request_rec *r, int *page, int *per_page)
         return 0;
     ap_args_to_table(r, &args);
     if ((v = apr_table_get(args, "page"))) {
-        if ((n = parse_bounded(v, 1, 1000000)) < 0) {
+        if (bl_parse_long(v, 1, 1000000, &n)) {
             bl_send_validation_error(r, "page", "page must be an integer from 1");
             return -1;
         }
         *page = (int)n;
     }
     if ((v = apr_table_get(args, "per_page"))) {
-        if ((n = parse_bounded(v, 1, 100)) < 0) {
+        if (bl_parse_long(v, 1, 100, &n)) {
             bl_send_validation_error(r, "per_page", "per_page must be an integer from 1 to 100");
             return -1;
         }

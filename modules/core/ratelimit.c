@@ -18,7 +18,6 @@
 #include <http_request.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
-#include <errno.h>
 #include <string.h>
 
 APLOG_USE_MODULE(beautiful_core);
@@ -37,22 +36,6 @@ static const char rl_script[] =
 
 /* ---------------------------------------------------------------- directive */
 
-/* Strict decimal in [min, max]: "10s", "" or "1e3" are refused. */
-static int parse_int(const char *s, long min, long max, int *out)
-{
-    char *end = NULL;
-    apr_int64_t v;
-
-    if (!s || !apr_isdigit(*s))
-        return -1;
-    errno = 0;
-    v = apr_strtoi64(s, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 /* The name becomes part of a Redis key: keep it to a safe alphabet. */
 static int valid_rule_name(const char *name)
 {
@@ -70,6 +53,7 @@ const char *bl_cmd_rate_limit(cmd_parms *cmd, void *dirconf, int argc,
 {
     bl_dir_conf *dc = dirconf;
     bl_rate_rule *rule;
+    long v;
 
     if (argc == 1 && strcasecmp(argv[0], "off") == 0) {
         dc->rate_rule = NULL;
@@ -84,13 +68,15 @@ const char *bl_cmd_rate_limit(cmd_parms *cmd, void *dirconf, int argc,
     if (!valid_rule_name(rule->name))
         return apr_psprintf(cmd->pool, "BeautifulRateLimit: name '%s' must be 1 to %d "
                             "characters of A-Z a-z 0-9 _ - .", argv[0], BL_RL_NAME_MAX);
-    if (parse_int(argv[1], 1, BL_RL_LIMIT_MAX, &rule->limit) != 0)
+    if (bl_parse_long(argv[1], 1, BL_RL_LIMIT_MAX, &v) != 0)
         return apr_psprintf(cmd->pool, "BeautifulRateLimit %s: limit '%s' must be a whole "
                             "number from 1 to %d", argv[0], argv[1], BL_RL_LIMIT_MAX);
-    if (parse_int(argv[2], 1, BL_RL_WINDOW_MAX, &rule->window_sec) != 0)
+    rule->limit = (int)v;
+    if (bl_parse_long(argv[2], 1, BL_RL_WINDOW_MAX, &v) != 0)
         return apr_psprintf(cmd->pool, "BeautifulRateLimit %s: window '%s' must be a whole "
                             "number of seconds from 1 to %d", argv[0], argv[2],
                             BL_RL_WINDOW_MAX);
+    rule->window_sec = (int)v;
     rule->key = BL_RATE_KEY_IP;
     if (argc == 4) {
         if (strcasecmp(argv[3], "key=ip") == 0)
