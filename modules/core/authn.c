@@ -212,14 +212,8 @@ static int csrf_origin_refused(request_rec *r)
         return 0;
     if (r->method_number == M_GET || r->method_number == M_OPTIONS || r->header_only)
         return 0;
-    if (!origin) {
-        const char *referer = apr_table_get(r->headers_in, "Referer");
-        const char *host = referer ? strstr(referer, "://") : NULL;
-        const char *slash = host ? strchr(host + 3, '/') : NULL;
-        origin = !referer ? NULL
-               : slash ? apr_pstrmemdup(r->pool, referer, (apr_size_t)(slash - referer))
-                       : referer;
-    }
+    if (!origin)
+        origin = bl_url_origin(r->pool, apr_table_get(r->headers_in, "Referer"));
     return !bl_origin_allowed(r, origin);
 }
 

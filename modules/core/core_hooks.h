@@ -51,7 +51,10 @@ int bl_api_handler(request_rec *r);          /* "beautiful-api": unknown route *
 int bl_headers_post_read_request(request_rec *r);
 int bl_headers_header_parser(request_rec *r);
 void bl_set_security_headers(request_rec *r);
+/* origin: listed by BeautifulCORSOrigin, or BeautifulPublicBaseURL's own. */
 int bl_origin_allowed(request_rec *r, const char *origin);
+/* The scheme://host[:port] of url, or NULL when url is NULL or has no "://". */
+const char *bl_url_origin(apr_pool_t *p, const char *url);
 
 /* proxy.c — BeautifulTrustedProxy */
 const char *bl_cmd_trusted_proxy(cmd_parms *cmd, void *dummy, const char *arg);

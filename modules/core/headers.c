@@ -80,34 +80,14 @@ void bl_set_security_headers(request_rec *r)
 
 /* ---------------------------------------------------------------- CORS */
 
-/* The origin part (scheme://host[:port]) of the public base URL. */
-static const char *own_origin(request_rec *r)
+const char *bl_url_origin(apr_pool_t *p, const char *url)
 {
-    const char *url = bl_public_base_url(r), *host, *slash;
+    const char *host = url ? strstr(url, "://") : NULL;
+    const char *slash = host ? strchr(host + 3, '/') : NULL;
 
-    if (!url)
-        return NULL;
-    host = strstr(url, "://");
     if (!host)
         return NULL;
-    slash = strchr(host + 3, '/');
-    return slash ? apr_pstrmemdup(r->pool, url, (apr_size_t)(slash - url)) : url;
-}
-
-int bl_origin_allowed(request_rec *r, const char *origin)
-{
-    const apr_array_header_t *list = bl_core_server_conf(r->server)->cors_origins;
-    const char *own;
-    int i;
-
-    if (!origin || !*origin)
-        return 0;
-    for (i = 0; list && i < list->nelts; i++) {
-        if (!strcmp(APR_ARRAY_IDX(list, i, const char *), origin))
-            return 1;
-    }
-    own = own_origin(r);
-    return own && !strcmp(own, origin);
+    return slash ? apr_pstrmemdup(p, url, (apr_size_t)(slash - url)) : url;
 }
 
 static int cors_listed(request_rec *r, const char *origin)
@@ -120,6 +100,18 @@ static int cors_listed(request_rec *r, const char *origin)
             return 1;
     }
     return 0;
+}
+
+int bl_origin_allowed(request_rec *r, const char *origin)
+{
+    const char *own;
+
+    if (!origin || !*origin)
+        return 0;
+    if (cors_listed(r, origin))
+        return 1;
+    own = bl_url_origin(r->pool, bl_public_base_url(r));
+    return own && !strcmp(own, origin);
 }
 
 /* Answers a preflight completely; runs before authentication, which a
