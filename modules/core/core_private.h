@@ -78,6 +78,10 @@ int bl_health_redis_ok(request_rec *r);
  * Called from a post_config ordered before mod_dbd's and mod_watchdog's. */
 int bl_partitions_post_config(apr_pool_t *pconf, server_rec *s);
 
+/* headers.c — 1 for a CORS preflight (OPTIONS with
+ * Access-Control-Request-Method). */
+int bl_is_preflight(const request_rec *r);
+
 /* ratelimit.c */
 const char *bl_cmd_rate_limit(cmd_parms *cmd, void *dirconf, int argc,
                               char *const argv[]);

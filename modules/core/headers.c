@@ -114,6 +114,12 @@ int bl_origin_allowed(request_rec *r, const char *origin)
     return own && !strcmp(own, origin);
 }
 
+int bl_is_preflight(const request_rec *r)
+{
+    return r->method_number == M_OPTIONS
+           && apr_table_get(r->headers_in, "Access-Control-Request-Method") != NULL;
+}
+
 /* Answers a preflight completely; runs before authentication, which a
  * browser never sends with one. */
 static int cors_preflight(request_rec *r, const char *origin, int allowed)
@@ -147,8 +153,7 @@ static int apply_cors(request_rec *r)
                        "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, "
                        "RateLimit-Reset");
     }
-    if (r->method_number == M_OPTIONS
-        && apr_table_get(r->headers_in, "Access-Control-Request-Method"))
+    if (bl_is_preflight(r))
         return cors_preflight(r, origin, allowed);
     return DECLINED;
 }

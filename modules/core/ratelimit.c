@@ -163,14 +163,6 @@ int bl_rate_limit(request_rec *r, const char *name, const char *key,
 
 /* ---------------------------------------------------------------- fixups */
 
-/* A CORS preflight is the browser asking, not the client acting: counting
- * it would halve a login limit for cross-origin callers. */
-static int is_preflight(const request_rec *r)
-{
-    return r->method_number == M_OPTIONS
-           && apr_table_get(r->headers_in, "Access-Control-Request-Method") != NULL;
-}
-
 /* Runs after authentication, so key=user sees r->user; a request without
  * a user is keyed by IP, so anonymous callers are limited too. */
 int bl_rate_limit_fixups(request_rec *r)
@@ -179,8 +171,11 @@ int bl_rate_limit_fixups(request_rec *r)
     const bl_rate_rule *rule;
     const char *key;
 
-    if (!ap_is_initial_req(r) || is_preflight(r))
-        return DECLINED;                 /* count each client request once */
+    /* count each client request once; a CORS preflight is the browser
+     * asking, not the client acting (counting it would halve a login limit
+     * for cross-origin callers) */
+    if (!ap_is_initial_req(r) || bl_is_preflight(r))
+        return DECLINED;
     dc = bl_core_dir_conf(r);
     rule = dc ? dc->rate_rule : NULL;
     if (!rule)
