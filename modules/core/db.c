@@ -78,17 +78,26 @@ static void sqlstate_verbosity(ap_dbd_t *db)
     }
 }
 
-ap_dbd_t *bl_db(request_rec *r)
+ap_dbd_t *bl_db_quiet(request_rec *r)
 {
     ap_dbd_t *db = dbd_acquire_fn ? dbd_acquire_fn(r) : NULL;
 
     if (!db) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "no database connection");
         bl_metrics_count_db_error();
-        bl_send_unavailable(r, "database");
         return NULL;
     }
     sqlstate_verbosity(db);
+    return db;
+}
+
+ap_dbd_t *bl_db(request_rec *r)
+{
+    ap_dbd_t *db = bl_db_quiet(r);
+
+    if (!db) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "no database connection");
+        bl_send_unavailable(r, "database");
+    }
     return db;
 }
 
@@ -253,18 +262,6 @@ int bl_db_exec(request_rec *r, ap_dbd_t *db, const char *label,
         return rows;
     send_write_error(r, state);
     return -1;
-}
-
-ap_dbd_t *bl_db_quiet(request_rec *r)
-{
-    ap_dbd_t *db = dbd_acquire_fn ? dbd_acquire_fn(r) : NULL;
-
-    if (!db) {
-        bl_metrics_count_db_error();
-        return NULL;
-    }
-    sqlstate_verbosity(db);
-    return db;
 }
 
 const char *bl_db_get(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, int col)
