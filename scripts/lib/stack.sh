@@ -66,6 +66,26 @@ bl_stack_vars() {
         PGHOST PGPORT PGDATABASE PGUSER
 }
 
+# The state directory ready for services: variables, directories, the
+# stack.env later `scripts/stack` calls read, and the dev keys.
+bl_stack_setup() {
+    bl_stack_vars
+    bl_stack_dirs
+    bl_stack_save_env
+    bl_stack_keys
+}
+
+# Copies the modules a build made into DIR, in place of those there before.
+#   bl_stage_modules BUILDDIR DIR
+bl_stage_modules() {
+    local so
+    rm -f "$2"/mod_beautiful_*.so
+    for so in "$1"/modules/*/.libs/mod_beautiful_*.so; do
+        [ -f "$so" ] && cp "$so" "$2/"
+    done
+    return 0
+}
+
 # Copies the files httpd serves or reads from the data directory
 # ($(datadir)/beautiful-life when installed): data/* and docs/openapi.yaml.
 #   bl_stage_data SRCDIR
@@ -289,6 +309,22 @@ bl_httpd_bin() {
     fi
     [ -x /usr/sbin/apache2 ] && { echo /usr/sbin/apache2; return 0; }
     return 1
+}
+
+# What conf/dev/httpd.conf needs beyond bl_stack_vars (scripts/serve,
+# bench/): sets BL_HTTPD (the binary) and BL_HTTPD_DEFINES (its -D
+# arguments: as root the children run as $BL_RUN_USER) and exports the
+# variables the file reads. BL_MODULES_CONF must be set.
+bl_dev_httpd() {
+    BL_HTTPD=$(bl_httpd_bin) || bl_die "httpd not found (Debian package apache2)"
+    BL_HTTPD_MODDIR=$(bl_httpd_moddir)
+    BL_HTTPD_DEFINES=()
+    if bl_is_root; then
+        BL_RUN_GROUP=$(id -gn "$BL_RUN_USER")
+        export BL_RUN_GROUP
+        BL_HTTPD_DEFINES+=(-D BL_DROP_PRIVILEGES)
+    fi
+    export BL_MODULES_CONF BL_HTTPD_MODDIR BL_RUN_USER
 }
 
 bl_httpd_moddir() {
