@@ -144,8 +144,6 @@ int bl_health_handler(request_rec *r)
 {
     int ready, live;
 
-    if (!r->handler || strcmp(r->handler, "beautiful-health") != 0)
-        return DECLINED;
     ready = path_ends_with(r->uri, "/health/ready");
     live = !ready && path_ends_with(r->uri, "/health");
     if (!ready && !live)

@@ -426,8 +426,6 @@ static void write_dependency_errors(request_rec *r)
 
 int bl_metrics_handler(request_rec *r)
 {
-    if (!r->handler || strcmp(r->handler, "beautiful-metrics") != 0)
-        return DECLINED;
     bl_set_route(r, "/metrics");
     if (r->method_number != M_GET) {
         apr_table_setn(r->err_headers_out, "Allow", "GET, HEAD");
