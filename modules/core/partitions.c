@@ -121,9 +121,6 @@ int bl_partitions_post_config(apr_pool_t *pconf, server_rec *s)
     bl_partition_task *t;
 
     bl_db_prepare_all(s, partition_statements);
-    /* the first pass only checks the configuration */
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
-        return OK;
     t = apr_pcalloc(pconf, sizeof(*t));
     t->s = s;
     t->interval = sc->partition_interval;
