@@ -50,7 +50,7 @@ is_error_envelope($res, $data, 404, 'NOT_FOUND', 'unknown route, authenticated')
 for my $case ([400, 'BAD_REQUEST'], [403, 'FORBIDDEN'], [404, 'NOT_FOUND'],
               [405, 'METHOD_NOT_ALLOWED'], [413, 'PAYLOAD_TOO_LARGE'],
               [429, 'RATE_LIMITED'], [500, 'INTERNAL_ERROR'],
-              [503, 'SERVICE_UNAVAILABLE']) {
+              [501, 'NOT_IMPLEMENTED'], [503, 'SERVICE_UNAVAILABLE']) {
     my ($st, $code) = @$case;
     ($res, $data) = bl_request(GET => "/api/v1/core-test/echo?status=$st");
     is_error_envelope($res, $data, $st, $code, "httpd error $st");
