@@ -24,8 +24,7 @@
 APLOG_USE_MODULE(beautiful_core);
 
 #define BL_SESSION_PREFIX "bl:sess:"
-#define BL_WWW_AUTH        "Bearer realm=\"beautiful\""
-#define BL_WWW_AUTH_INVALID "Bearer realm=\"beautiful\", error=\"invalid_token\""
+#define BL_WWW_AUTH_INVALID BL_WWW_AUTH ", error=\"invalid_token\""
 
 typedef enum {
     TOKEN_NONE,

@@ -8,6 +8,8 @@
 #include <http_request.h>
 
 #define BL_AUTH_TYPE "Beautiful"
+/* The challenge of a 401 (authn.c adds error="invalid_token" to it). */
+#define BL_WWW_AUTH  "Bearer realm=\"beautiful\""
 
 /* r->notes read by the error envelope filter when httpd answers an error
  * itself: a hook returns the status and leaves the code and message here. */

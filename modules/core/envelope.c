@@ -85,7 +85,7 @@ int bl_send_error(request_rec *r, int status, const char *code,
                   const char *message, const char *details)
 {
     if (status == HTTP_UNAUTHORIZED && !apr_table_get(r->err_headers_out, "WWW-Authenticate"))
-        apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer realm=\"beautiful\"");
+        apr_table_setn(r->err_headers_out, "WWW-Authenticate", BL_WWW_AUTH);
     return send_json(r, status, bl_envelope_error_json(r, status, code, message, details));
 }
 
