@@ -5,18 +5,7 @@
 
 #include "fuzz.h"
 #include "jwt.h"
-
-static const char test_public_pem[] =
-    "-----BEGIN PUBLIC KEY-----\n"
-    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAofgWCuLjybRlzo0tZWJj\n"
-    "NiuSfb4p4fAkd/wWJcyQoTbji9k0l8W26mPddxHmfHQp+Vaw+4qPCJrcS2mJPMEz\n"
-    "P1Pt0Bm4d4QlL+yRT+SFd2lZS+pCgNMsD1W/YpRPEwOWvG6b32690r2jZ47soMZo\n"
-    "9wGzjb/7OMg0LOL+bSf63kpaSHSXndS5z5rexMdbBYUsLA9e+KXBdQOS+UTo7WTB\n"
-    "EMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6/I5IhlJH7aGhyxX\n"
-    "FvUK+DWNmoudF8NAco9/h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXp\n"
-    "oQIDAQAB\n"
-    "-----END PUBLIC KEY-----\n"
-    ;
+#include "rfc7515_key.h"
 
 /* APR may keep pool memory in mmap'd blocks that LeakSanitizer does not
  * scan; a global reference keeps the long-lived key visibly reachable. */
@@ -31,7 +20,7 @@ static const bl_jwt_keyset *fixed_keyset(void)
     if (!ks) {
         /* Built once and kept for the whole run, like a server's key set. */
         ks = bl_jwt_keyset_create(bl_fuzz_input_pool());
-        key = bl_jwt_keyset_add_pem(ks, test_public_pem, sizeof test_public_pem - 1, "k1", &err);
+        key = bl_jwt_keyset_add_pem(ks, rfc7515_public_pem, sizeof rfc7515_public_pem - 1, "k1", &err);
         if (!key)
             abort();
         fixed_pkey = key->pkey;
