@@ -189,38 +189,16 @@ int auth_confirm_password(request_rec *r, ap_dbd_t *db, const bl_user *user,
 
 /* ---------------------------------------------------------------- emails */
 
-static const char *link_base(request_rec *r)
-{
-    const char *base = bl_public_base_url(r);
-    size_t len = base ? strlen(base) : 0;
-
-    while (len > 0 && base[len - 1] == '/')
-        len--;
-    return apr_pstrmemdup(r->pool, base ? base : "", len);
-}
-
 /* Writes the reset email for user_id to the outbox (caller's transaction);
  * answers and returns -1 on failure. */
 static int queue_reset(request_rec *r, ap_dbd_t *db, const char *user_id)
 {
     const auth_conf *c = auth_config(r);
-    auth_token t;
-    const char *ttl = apr_itoa(r->pool, c->reset_ttl);
     const char *link, *body;
-    const char *retire[1] = {user_id};
-    const char *insert[3];
 
-    if (auth_new_token(r, &t) != 0)
+    if (!(link = auth_new_link(r, db, user_id, AUTH_SQL_RESET_RETIRE, AUTH_SQL_RESET_INSERT,
+                               c->reset_ttl, "/reset-password")))
         return -1;
-    insert[0] = user_id;
-    insert[1] = t.hash;
-    insert[2] = ttl;
-    if (bl_db_exec(r, db, AUTH_SQL_RESET_RETIRE, 1, retire) < 0
-        || bl_db_exec(r, db, AUTH_SQL_RESET_INSERT, 3, insert) < 0)
-        return -1;
-    /* In the fragment: browsers never send it, so the token stays out of
-     * Referer headers and the site's access logs. */
-    link = apr_pstrcat(r->pool, link_base(r), "/reset-password#token=", t.token, NULL);
     body = apr_psprintf(r->pool,
         "Someone asked to reset the password of your Beautiful Life account.\n"
         "Open this link within %d minutes to choose a new one:\n\n%s\n\n"
@@ -275,30 +253,6 @@ int auth_forgot_password(request_rec *r, apr_table_t *params)
                         NULL, NULL);
 }
 
-/* The reset token row, locked: answers 400 when unknown, used or expired. */
-static apr_dbd_row_t *lock_reset_token(request_rec *r, ap_dbd_t *db, const char *token)
-{
-    const char *args[1] = {bl_sha256_hex(r->pool, token, strlen(token))};
-    apr_dbd_results_t *res = bl_db_select(r, db, AUTH_SQL_RESET_LOOKUP, 1, args);
-    apr_dbd_row_t *row;
-
-    if (!res)
-        return NULL;
-    row = auth_first_row(r, db, res);
-    /* A deactivated account's link answers as an unknown one: nothing
-     * tells the holder the account exists. */
-    if (!row || strcmp(bl_db_get(r, db, row, 5), "t") != 0)
-        return bl_send_error(r, HTTP_BAD_REQUEST, "INVALID_TOKEN",
-                             "this reset link is not valid", NULL), NULL;
-    if (strcmp(bl_db_get(r, db, row, 2), "t") == 0)
-        return bl_send_error(r, HTTP_BAD_REQUEST, "TOKEN_USED",
-                             "this reset link has already been used", NULL), NULL;
-    if (strcmp(bl_db_get(r, db, row, 3), "t") == 0)
-        return bl_send_error(r, HTTP_BAD_REQUEST, "TOKEN_EXPIRED",
-                             "this reset link has expired: ask for a new one", NULL), NULL;
-    return row;
-}
-
 /* Stores a new hash for user_id; answers and returns -1 on failure. */
 static int store_password(request_rec *r, ap_dbd_t *db, const char *user_id,
                           const char *password)
@@ -330,13 +284,12 @@ int auth_reset_password(request_rec *r, apr_table_t *params)
     if (!(password = read_password_field(r, body, "password")) || !(db = bl_db(r))
         || bl_db_begin(r, db) != 0)
         return OK;
-    if (!(row = lock_reset_token(r, db, token)))
+    if (!(row = auth_take_link(r, db, AUTH_SQL_RESET_LOOKUP, AUTH_SQL_RESET_USE, token,
+                               "reset link", 5)))
         goto fail;
     user_id = bl_db_get(r, db, row, 1);
-    args[0] = bl_db_get(r, db, row, 0);
     if (auth_check_password_policy(r, "password", password, bl_db_get(r, db, row, 4)) != 0
-        || store_password(r, db, user_id, password) != 0
-        || bl_db_exec(r, db, AUTH_SQL_RESET_USE, 1, args) < 0)
+        || store_password(r, db, user_id, password) != 0)
         goto fail;
     /* Following the emailed link proves the address too. */
     args[0] = user_id;

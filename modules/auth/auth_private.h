@@ -77,6 +77,22 @@ typedef struct {
 /* Returns 0, or -1 after answering 500 (RNG failure). */
 int auth_new_token(request_rec *r, auth_token *out);
 
+/* Single-use emailed links (auth_links.c). */
+/* Retires user_id's unused links (retire_label), stores a fresh one valid
+ * for ttl seconds (insert_label) and returns its URL,
+ * "<public base URL><page>#token=<token>"; NULL after answering. */
+const char *auth_new_link(request_rec *r, ap_dbd_t *db, const char *user_id,
+                          const char *retire_label, const char *insert_label,
+                          int ttl, const char *page);
+/* Locks the link's row (lookup_label by token hash: columns id, user_id,
+ * used, expired, ...) and marks it used (use_label), in the caller's
+ * transaction. A row whose column active_col (when >= 0) is not true counts
+ * as unknown. Returns the row, or NULL after answering 400 INVALID_TOKEN,
+ * TOKEN_USED or TOKEN_EXPIRED ("this <what> is not valid") or 503. */
+apr_dbd_row_t *auth_take_link(request_rec *r, ap_dbd_t *db, const char *lookup_label,
+                              const char *use_label, const char *token, const char *what,
+                              int active_col);
+
 /* A success audit row inside the caller's transaction: the change must not
  * commit without it. Returns 0, or -1 after answering 503 (the caller rolls
  * back). */

@@ -3,7 +3,6 @@
  * Links are single use; a newer link retires the older ones. */
 #include "auth_private.h"
 #include "hmac.h"
-#include "json.h"
 
 #include <apr_strings.h>
 
@@ -14,25 +13,11 @@
 int auth_queue_verification(request_rec *r, ap_dbd_t *db, const char *user_id)
 {
     const auth_conf *c = auth_config(r);
-    const char *base = bl_public_base_url(r);
-    const char *retire[1] = {user_id}, *insert[3], *link, *body;
-    size_t blen = base ? strlen(base) : 0;
-    auth_token t;
+    const char *link, *body;
 
-    if (auth_new_token(r, &t) != 0)
+    if (!(link = auth_new_link(r, db, user_id, AUTH_SQL_VERIFY_RETIRE, AUTH_SQL_VERIFY_INSERT,
+                               c->verify_ttl, "/verify-email")))
         return -1;
-    insert[0] = user_id;
-    insert[1] = t.hash;
-    insert[2] = apr_itoa(r->pool, c->verify_ttl);
-    if (bl_db_exec(r, db, AUTH_SQL_VERIFY_RETIRE, 1, retire) < 0
-        || bl_db_exec(r, db, AUTH_SQL_VERIFY_INSERT, 3, insert) < 0)
-        return -1;
-    /* The token in the fragment, which browsers never send: it stays out
-     * of Referer headers and the site's access logs. */
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    link = apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, base ? base : "", blen),
-                       "/verify-email#token=", t.token, NULL);
     body = apr_psprintf(r->pool,
         "Welcome to Beautiful Life.\n\n"
         "Please confirm your email address by opening this link within %d hours:\n\n"
@@ -43,28 +28,6 @@ int auth_queue_verification(request_rec *r, ap_dbd_t *db, const char *user_id)
                       "Confirm your email address", body, NULL) != 0)
         return bl_send_unavailable(r, "database"), -1;
     return 0;
-}
-
-/* The token row, locked; answers 400 (unknown, used, expired) or 503. */
-static apr_dbd_row_t *lock_verify_token(request_rec *r, ap_dbd_t *db, const char *token)
-{
-    const char *args[1] = {bl_sha256_hex(r->pool, token, strlen(token))};
-    apr_dbd_results_t *res = bl_db_select(r, db, AUTH_SQL_VERIFY_LOOKUP, 1, args);
-    apr_dbd_row_t *row;
-
-    if (!res)
-        return NULL;
-    if (!(row = auth_first_row(r, db, res)))
-        return bl_send_error(r, HTTP_BAD_REQUEST, "INVALID_TOKEN",
-                             "this verification link is not valid", NULL), NULL;
-    if (strcmp(bl_db_get(r, db, row, 2), "t") == 0)
-        return bl_send_error(r, HTTP_BAD_REQUEST, "TOKEN_USED",
-                             "this verification link has already been used", NULL), NULL;
-    if (strcmp(bl_db_get(r, db, row, 3), "t") == 0)
-        return bl_send_error(r, HTTP_BAD_REQUEST, "TOKEN_EXPIRED",
-                             "this verification link has expired: ask for a new one", NULL),
-               NULL;
-    return row;
 }
 
 int auth_verify_email(request_rec *r, apr_table_t *params)
@@ -78,13 +41,10 @@ int auth_verify_email(request_rec *r, apr_table_t *params)
                              "this verification link is not valid", NULL);
     if (!(db = bl_db(r)) || bl_db_begin(r, db) != 0)
         return OK;
-    if (!(row = lock_verify_token(r, db, token)))
+    if (!(row = auth_take_link(r, db, AUTH_SQL_VERIFY_LOOKUP, AUTH_SQL_VERIFY_USE, token,
+                               "verification link", -1)))
         goto fail;
-    user_id = bl_db_get(r, db, row, 1);
-    args[0] = bl_db_get(r, db, row, 0);
-    if (bl_db_exec(r, db, AUTH_SQL_VERIFY_USE, 1, args) < 0)
-        goto fail;
-    args[0] = user_id;
+    args[0] = user_id = bl_db_get(r, db, row, 1);
     if (bl_db_exec(r, db, AUTH_SQL_USER_VERIFIED, 1, args) < 0)
         goto fail;
     if (auth_audit_success(r, db, user_id, "auth.email_verified", "user", user_id) != 0)
