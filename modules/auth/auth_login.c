@@ -109,25 +109,18 @@ static int credentials_match(const login_account *acct, const char *password)
     return ok && acct->id != NULL;
 }
 
-/* Upgrades a hash made with older parameters; best effort. Straight
- * through apr_dbd, as auth_touch_last_active: bl_db_exec would answer the
- * client on failure and login answers after this. A failed upgrade waits
- * for the next login. */
+/* Upgrades a hash made with older parameters; best effort: login answers
+ * after this, so a failure is only logged and waits for the next login. */
 static void rehash_if_needed(request_rec *r, ap_dbd_t *db, const login_account *acct,
                              const char *password)
 {
-    apr_dbd_prepared_t *st;
-    const char *hash;
-    int nrows = 0;
+    const char *args[2];
 
     if (!bl_password_needs_rehash(acct->hash)
-        || !(st = apr_hash_get(db->prepared, AUTH_SQL_USER_SET_PASSWORD, APR_HASH_KEY_STRING))
-        || !(hash = bl_password_hash(r->pool, password, strlen(password))))
+        || !(args[0] = bl_password_hash(r->pool, password, strlen(password))))
         return;
-    if (apr_dbd_pvquery(db->driver, r->pool, db->handle, &nrows, st, hash, acct->id, NULL)
-        != 0)
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "mod_beautiful_auth: password hash upgrade failed; kept the old one");
+    args[1] = acct->id;
+    auth_db_exec_quiet(r, db, AUTH_SQL_USER_SET_PASSWORD, 2, args);
 }
 
 /* Creates the session (family) and its first refresh token, in the
@@ -318,20 +311,16 @@ static int recently_touched(request_rec *r, const char *user_id)
 }
 
 /* log_transaction: after the answer went out, so it never slows a request
- * and never answers; uses mod_dbd directly for that reason. */
+ * and never answers: hence the quiet statement. */
 int auth_touch_last_active(request_rec *r)
 {
     const bl_user *user;
     ap_dbd_t *db;
-    apr_dbd_prepared_t *st;
-    int nrows = 0;
 
     if (!r->user || r->main || r->status >= 400 || !(user = bl_current_user(r)) || !user->id)
         return DECLINED;
     if (recently_touched(r, user->id) || !(db = ap_dbd_acquire(r)))
         return DECLINED;
-    st = apr_hash_get(db->prepared, AUTH_SQL_USER_TOUCH, APR_HASH_KEY_STRING);
-    if (st)
-        apr_dbd_pvquery(db->driver, r->pool, db->handle, &nrows, st, user->id, NULL);
+    auth_db_exec_quiet(r, db, AUTH_SQL_USER_TOUCH, 1, &user->id);
     return DECLINED;
 }

@@ -46,6 +46,11 @@ extern const bl_statement auth_statements[];
 
 /* First row of a random-access result, or NULL when there is none. */
 apr_dbd_row_t *auth_first_row(request_rec *r, ap_dbd_t *db, apr_dbd_results_t *res);
+/* Runs a prepared statement for work the client's answer does not wait on
+ * (after the answer, or best effort): returns the affected rows, or -1
+ * after logging the failure (never the arguments); answers nothing. */
+int auth_db_exec_quiet(request_rec *r, ap_dbd_t *db, const char *label, int nargs,
+                       const char *const *args);
 
 /* ---------------------------------------------------------------- passwords */
 

@@ -3,6 +3,10 @@
  * PostgreSQL so a read is one round trip. */
 #include "auth_private.h"
 
+#include <http_log.h>
+
+APLOG_USE_MODULE(beautiful_auth);
+
 /* RFC 3339 UTC text of a timestamptz column (NULL stays NULL). */
 #define TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -212,4 +216,22 @@ apr_dbd_row_t *auth_first_row(request_rec *r, ap_dbd_t *db, apr_dbd_results_t *r
     if (!res || apr_dbd_get_row(db->driver, r->pool, res, &row, -1) != 0)
         return NULL;
     return row;
+}
+
+int auth_db_exec_quiet(request_rec *r, ap_dbd_t *db, const char *label, int nargs,
+                       const char *const *args)
+{
+    apr_dbd_prepared_t *st = apr_hash_get(db->prepared, label, APR_HASH_KEY_STRING);
+    int nrows = 0, rv;
+
+    if (!st)
+        return -1;
+    rv = apr_dbd_pquery(db->driver, r->pool, db->handle, &nrows, st, nargs,
+                        (const char **)args);
+    if (rv != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "mod_beautiful_auth: %s failed: %s",
+                      label, apr_dbd_error(db->driver, db->handle, rv));
+        return -1;
+    }
+    return nrows;
 }
