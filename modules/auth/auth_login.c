@@ -225,9 +225,14 @@ int auth_login(request_rec *r, apr_table_t *params)
     if (bl_json_get_string(r->pool, body, "password", BL_REQUIRED, 1, PASSWORD_MAX_BYTES,
                            &password, &err) != BL_FIELD_OK)
         return bl_send_validation_error(r, "password", err);
-    if (login_throttled(r, email) || !(db = bl_db(r))
-        || load_account(r, db, email, &acct) != APR_SUCCESS)
+    if (login_throttled(r, email))
         return OK;
+    /* A database outage is no wrong password: the slot goes back, or the
+     * owner's retries during it would lock them out after it. */
+    if (!(db = bl_db(r)) || load_account(r, db, email, &acct) != APR_SUCCESS) {
+        account_give_back(r, email);
+        return OK;
+    }
     if (!credentials_match(&acct, password))
         return login_failed(r, db, &acct);
     account_give_back(r, email);
