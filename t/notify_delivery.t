@@ -12,7 +12,7 @@ use BL::Test;
 
 plan skip_all => 'mod_beautiful_notify not loaded'
     unless " $ENV{BL_LOADED_MODULES} " =~ / notify /;
-plan tests => 33;
+plan tests => 30;
 
 my $mark = bl_error_log_mark();
 
@@ -159,21 +159,6 @@ my $nid_crash = bl_psql_value(
 $r = wait_settled($nid_crash, 20);
 is_deeply [ @{$r}{qw(status attempts)} ], ['sent', 2],
     'an interrupted delivery is reclaimed and sent on the next attempt';
-
-# ---------------------------------------------------------------- database down
-# The worker outlives an outage: it pauses, then delivers once PostgreSQL
-# is back (its pause is at most 30 s).
-{
-    my $pg_stopped = 0;
-    END { bl_stack('pg-start') if $pg_stopped }
-    $pg_stopped = bl_stack('pg-stop');
-    ok $pg_stopped, 'PostgreSQL stopped';
-    sleep 3;
-    $pg_stopped = !bl_stack('pg-start');
-    ok !$pg_stopped, 'PostgreSQL started';
-    my $nid_late = add_notification(user => $uid, title => 'after the outage', body => 'x');
-    is wait_settled($nid_late, 45)->{status}, 'sent', 'a row written after the outage is sent';
-}
 
 # ---------------------------------------------------------------- logs
 my $log = bl_error_log_since($mark);
