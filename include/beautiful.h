@@ -83,6 +83,13 @@ typedef struct {
  *   ap_hook_post_config(my_post_config, NULL, succ, APR_HOOK_MIDDLE);   */
 void bl_db_prepare_all(server_rec *s, const bl_statement *statements);
 
+/* Outside a request (background tasks): a pooled connection, or NULL
+ * (counted; nothing logged); give it back with bl_db_close. Like bl_db, it
+ * comes with the registered statements prepared, also after PostgreSQL
+ * restarted under it. */
+ap_dbd_t *bl_db_open(apr_pool_t *p, server_rec *s);
+void bl_db_close(server_rec *s, ap_dbd_t *db);
+
 /* Runs a prepared SELECT; rows fetched whole (random access).
  * Returns the results or NULL after answering 503 (DB error, counted and
  * logged without the arguments). nargs/args are the text parameters;

@@ -334,7 +334,7 @@ static void make_avatar_dir(apr_pool_t *p, server_rec *s, const char *dir)
 /* Deletes expired sessions and tokens (hourly background task). */
 static void auth_cleanup_task(server_rec *s, void *data, apr_pool_t *pool)
 {
-    ap_dbd_t *db = ap_dbd_open(pool, s);
+    ap_dbd_t *db = bl_db_open(pool, s);
     apr_dbd_prepared_t *st;
     int nrows = 0, rv;
 
@@ -347,7 +347,7 @@ static void auth_cleanup_task(server_rec *s, void *data, apr_pool_t *pool)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_beautiful_auth: session cleanup failed: %s",
                          apr_dbd_error(db->driver, db->handle, rv));
     }
-    ap_dbd_close(s, db);
+    bl_db_close(s, db);
 }
 
 static int auth_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

@@ -8,8 +8,9 @@
  * config; mod_dbd's post_config copies those into its connection groups and
  * every pooled connection prepares its group's statements when it is made
  * (httpd 2.4 modules/database/mod_dbd.c: dbd_post_config, dbd_construct).
- * So registering in a post_config hook that runs before mod_dbd's, for
- * every server_rec, gets a statement prepared on each connection.
+ * So registering in a post_config hook that runs before mod_dbd's gets a
+ * statement prepared on each connection; core also keeps the list, to
+ * prepare it again on a connection whose session libpq had to reset.
  *
  * Errors: apr_dbd does not expose SQLSTATE. With the pgsql driver the
  * connection's error verbosity is set to PQERRORS_SQLSTATE, so the error
@@ -29,17 +30,45 @@ APLOG_USE_MODULE(beautiful_core);
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire_fn;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_prepare) *dbd_prepare_fn;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open_fn;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
 
-/* libpq's PQsetErrorVerbosity, found in the already loaded libpq. */
+/* libpq functions, found in the libpq the pgsql driver already loaded. */
 typedef int (*pq_set_verbosity_fn)(void *conn, int verbosity);
+typedef int (*pq_backend_pid_fn)(const void *conn);
 #define BL_PQERRORS_SQLSTATE 3
 static pq_set_verbosity_fn pq_set_verbosity;
+static pq_backend_pid_fn pq_backend_pid;
 static int pq_looked_up;
+
+/* Every statement registered, to prepare again on a session libpq reset. */
+static apr_array_header_t *registered;
+
+#define BL_BACKEND_PID_KEY "bl-backend-pid"
 
 void bl_db_retrieve_fns(void)
 {
     dbd_acquire_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     dbd_prepare_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare);
+    dbd_open_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    dbd_close_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+}
+
+static apr_status_t forget_registered(void *unused)
+{
+    registered = NULL;
+    return APR_SUCCESS;
+}
+
+static void remember(server_rec *s, const bl_statement *st)
+{
+    if (!registered) {
+        /* pconf is cleared between the configuration passes */
+        registered = apr_array_make(s->process->pconf, 64, sizeof(bl_statement));
+        apr_pool_cleanup_register(s->process->pconf, NULL, forget_registered,
+                                  apr_pool_cleanup_null);
+    }
+    *(bl_statement *)apr_array_push(registered) = *st;
 }
 
 void bl_db_prepare_all(server_rec *s, const bl_statement *statements)
@@ -58,24 +87,75 @@ void bl_db_prepare_all(server_rec *s, const bl_statement *statements)
      * the union of the group's statements. Registering in each virtual host
      * as well only earns one "conflicting SQL statements" warning per
      * statement and host. */
-    for (st = statements; st->label; st++)
+    for (st = statements; st->label; st++) {
         dbd_prepare_fn(s, st->sql, st->label);
+        remember(s, st);
+    }
 }
 
 /* Child-wide lookup, done once; without libpq, codes come from the text. */
-static void sqlstate_verbosity(ap_dbd_t *db)
+static void libpq_lookup(void)
 {
-    if (!pq_looked_up) {
-        void *lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_NOLOAD);
-        pq_set_verbosity = lib ? (pq_set_verbosity_fn)dlsym(lib, "PQsetErrorVerbosity")
-                               : NULL;
-        pq_looked_up = 1;
+    void *lib;
+
+    if (pq_looked_up)
+        return;
+    lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_NOLOAD);
+    if (lib) {
+        pq_set_verbosity = (pq_set_verbosity_fn)dlsym(lib, "PQsetErrorVerbosity");
+        pq_backend_pid = (pq_backend_pid_fn)dlsym(lib, "PQbackendPID");
     }
-    if (pq_set_verbosity && !strcmp(apr_dbd_name(db->driver), "pgsql")) {
-        void *conn = apr_dbd_native_handle(db->driver, db->handle);
-        if (conn)
-            pq_set_verbosity(conn, BL_PQERRORS_SQLSTATE);
+    pq_looked_up = 1;
+}
+
+/* mod_dbd checks a pooled connection with apr_dbd_check_conn, which for
+ * pgsql quietly PQreset()s a broken one (after a PostgreSQL restart, say).
+ * The new session has none of the prepared statements, so each would fail
+ * (SQLSTATE 26000) for the connection's whole life. A backend PID other
+ * than the one last seen on this connection means such a new session:
+ * prepare the registered statements again. Costs no round trip otherwise. */
+static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn)
+{
+    int pid = pq_backend_pid(conn);
+    int *seen = NULL, i, failed = 0;
+
+    apr_pool_userdata_get((void **)&seen, BL_BACKEND_PID_KEY, db->pool);
+    if (!seen) {
+        seen = apr_palloc(db->pool, sizeof *seen);
+        *seen = pid;
+        apr_pool_userdata_setn(seen, BL_BACKEND_PID_KEY, NULL, db->pool);
+        return;
     }
+    if (*seen == pid || !registered)
+        return;
+    *seen = pid;
+    for (i = 0; i < registered->nelts; i++) {
+        const bl_statement *st = &APR_ARRAY_IDX(registered, i, bl_statement);
+        apr_dbd_prepared_t *stmt = NULL;
+
+        if (apr_dbd_prepare(db->driver, db->pool, db->handle, st->sql, st->label, &stmt) == 0)
+            apr_hash_set(db->prepared, st->label, APR_HASH_KEY_STRING, stmt);
+        else
+            failed++;
+    }
+    ap_log_error(APLOG_MARK, failed ? APLOG_ERR : APLOG_NOTICE, 0, s,
+                 "database session was re-established: %d statements prepared again, "
+                 "%d failed", registered->nelts - failed, failed);
+}
+
+/* What every connection we hand out gets first. */
+static void ready_session(server_rec *s, ap_dbd_t *db)
+{
+    void *conn;
+
+    libpq_lookup();
+    if (strcmp(apr_dbd_name(db->driver), "pgsql")
+        || !(conn = apr_dbd_native_handle(db->driver, db->handle)))
+        return;
+    if (pq_set_verbosity)
+        pq_set_verbosity(conn, BL_PQERRORS_SQLSTATE);
+    if (pq_backend_pid)
+        reprepare_if_reset(s, db, conn);
 }
 
 ap_dbd_t *bl_db_quiet(request_rec *r)
@@ -86,8 +166,26 @@ ap_dbd_t *bl_db_quiet(request_rec *r)
         bl_metrics_count_db_error();
         return NULL;
     }
-    sqlstate_verbosity(db);
+    ready_session(r->server, db);
     return db;
+}
+
+ap_dbd_t *bl_db_open(apr_pool_t *p, server_rec *s)
+{
+    ap_dbd_t *db = dbd_open_fn ? dbd_open_fn(p, s) : NULL;
+
+    if (!db) {
+        bl_metrics_count_db_error();
+        return NULL;
+    }
+    ready_session(s, db);
+    return db;
+}
+
+void bl_db_close(server_rec *s, ap_dbd_t *db)
+{
+    if (db && dbd_close_fn)
+        dbd_close_fn(s, db);
 }
 
 ap_dbd_t *bl_db(request_rec *r)

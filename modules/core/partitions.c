@@ -33,8 +33,6 @@ typedef struct {
     server_rec *s;
     apr_interval_time_t interval;
     int months_ahead;
-    APR_OPTIONAL_FN_TYPE(ap_dbd_open) *db_open;
-    APR_OPTIONAL_FN_TYPE(ap_dbd_close) *db_close;
     apr_time_t next_run;         /* 0 (in each new child): at the first tick */
     int failing;                 /* the last run failed (and said so once) */
 } bl_partition_task;
@@ -91,13 +89,13 @@ static void report(bl_partition_task *t, const char *why, int created)
 
 static void partition_run(bl_partition_task *t, apr_pool_t *p)
 {
-    ap_dbd_t *db = t->db_open(p, t->s);
+    ap_dbd_t *db = bl_db_open(p, t->s);
     const char *why = "no database connection";
     int created = 0;
 
     if (db) {
         why = create_partitions(t, p, db, &created);
-        t->db_close(t->s, db);
+        bl_db_close(t->s, db);
     }
     report(t, why, created);
     t->next_run = apr_time_now()
@@ -125,10 +123,6 @@ int bl_partitions_post_config(apr_pool_t *pconf, server_rec *s)
     t->s = s;
     t->interval = sc->partition_interval;
     t->months_ahead = sc->partition_months_ahead;
-    t->db_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
-    t->db_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
-    if (!t->db_open || !t->db_close)
-        return OK;   /* no mod_dbd: bl_db_prepare_all has said so */
     return bl_task_register(pconf, s, BL_PARTITION_TASK,
                             t->interval < BL_PARTITION_TICK ? t->interval : BL_PARTITION_TICK,
                             partition_task, t);

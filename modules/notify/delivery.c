@@ -65,8 +65,6 @@ const bl_statement bl_notify_statements[] = {
 struct bl_notify_worker {
     server_rec *s;
     const bl_notify_conf *conf;
-    APR_OPTIONAL_FN_TYPE(ap_dbd_open) *db_open;
-    APR_OPTIONAL_FN_TYPE(ap_dbd_close) *db_close;
     apr_time_t next_reclaim;
     apr_time_t db_retry_at;      /* after a failed connect: pause until then */
     apr_interval_time_t db_pause;
@@ -78,8 +76,6 @@ bl_notify_worker *bl_notify_worker_create(apr_pool_t *p, server_rec *s)
 
     w->s = s;
     w->conf = bl_notify_server_conf(s);
-    w->db_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
-    w->db_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     return w;
 }
 
@@ -267,7 +263,7 @@ static ap_dbd_t *open_db(bl_notify_worker *w, apr_pool_t *p)
 
     if (now < w->db_retry_at)
         return NULL;
-    db = w->db_open(p, w->s);
+    db = bl_db_open(p, w->s);
     if (db) {
         w->db_pause = 0;
         return db;
@@ -290,5 +286,5 @@ void bl_notify_worker_run(bl_notify_worker *w, apr_pool_t *ptemp)
         return;
     reclaim(w, ptemp, db);
     deliver_email_batch(w, ptemp, db);
-    w->db_close(w->s, db);
+    bl_db_close(w->s, db);
 }
