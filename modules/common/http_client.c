@@ -1,6 +1,8 @@
 /* HTTP client for outside services: libcurl, one easy handle per call,
  * bounded retries with backoff (see http_client.h). */
 #include "http_client.h"
+#include "hmac.h"
+#include "random.h"
 
 #include <string.h>
 #include <apr_date.h>
@@ -107,6 +109,44 @@ const char *bl_http_form_escape(apr_pool_t *p, const char *s)
     return out;
 }
 
+static int all_hex(const char *s, size_t n, int *nonzero)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+        *nonzero = *nonzero || s[i] != '0';
+    }
+    return 1;
+}
+
+int bl_traceparent_valid(const char *s)
+{
+    int trace_nonzero = 0, span_nonzero = 0, flags_any = 0;
+
+    /* 00-<32 hex>-<16 hex>-<2 hex>, lower case (W3C Trace Context §3.2). */
+    return s && strlen(s) == 55 && s[0] == '0' && s[1] == '0' && s[2] == '-'
+        && all_hex(s + 3, 32, &trace_nonzero) && s[35] == '-'
+        && all_hex(s + 36, 16, &span_nonzero) && s[52] == '-'
+        && all_hex(s + 53, 2, &flags_any) && trace_nonzero && span_nonzero;
+}
+
+const char *bl_traceparent_child(apr_pool_t *p, const char *parent)
+{
+    unsigned char ids[24];
+    const char *trace, *span;
+
+    if (!bl_random_bytes(ids, sizeof ids))
+        return NULL;
+    ids[0] |= 1;       /* never the all-zero trace or span id */
+    ids[16] |= 1;
+    trace = bl_traceparent_valid(parent) ? apr_pstrmemdup(p, parent + 3, 32)
+                                         : bl_hex(p, ids, 16);
+    span = bl_hex(p, ids + 16, 8);
+    return apr_pstrcat(p, "00-", trace, "-", span, "-01", NULL);
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     attempt_state *st = ud;
@@ -186,6 +226,9 @@ static struct curl_slist *build_headers(apr_pool_t *p, const bl_http_request *re
                                                    req->bearer, NULL));
     for (h = req->headers; h && *h; h++)
         list = curl_slist_append(list, *h);
+    if (req->traceparent)
+        list = curl_slist_append(list, apr_pstrcat(p, "traceparent: ",
+                                                   req->traceparent, NULL));
     return list;
 }
 
@@ -267,10 +310,15 @@ bl_http_outcome bl_http_perform(apr_pool_t *p, const bl_http_request *req,
     apr_interval_time_t base = req->backoff_base ? req->backoff_base : DEFAULT_BACKOFF_BASE;
     apr_interval_time_t max = req->backoff_max ? req->backoff_max : DEFAULT_BACKOFF_MAX;
     apr_interval_time_t per_attempt = req->timeout ? req->timeout : DEFAULT_TIMEOUT;
-    attempt_state st = {p, req, req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE,
+    bl_http_request traced = *req;
+    attempt_state st = {p, &traced, req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE,
                         NULL, 0, 0, apr_table_make(p, 8), NULL, 0, 0, 0};
 
     memset(resp, 0, sizeof *resp);
+    /* Every attempt is a span of the caller's trace, or of a new one. */
+    if (!bl_traceparent_valid(req->traceparent))
+        traced.traceparent = bl_traceparent_child(p, NULL);
+    req = &traced;
     for (;;) {
         apr_interval_time_t timeout = per_attempt, delay;
         apr_time_t now = apr_time_now();

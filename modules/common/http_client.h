@@ -40,6 +40,9 @@ typedef struct {
     apr_size_t max_response;       /* 0: 1 MiB; a longer body fails the call */
     bl_http_data_fn *on_data;      /* optional streaming callback */
     void *on_data_ctx;
+    /* W3C trace context sent as the traceparent header: the caller's
+     * (core's bl_traceparent(r) for a request) or, when NULL, a new trace. */
+    const char *traceparent;
 } bl_http_request;
 
 typedef enum {
@@ -80,6 +83,14 @@ apr_interval_time_t bl_http_parse_retry_after(const char *value, apr_time_t now)
 apr_interval_time_t bl_http_backoff(int n, apr_interval_time_t base,
                                     apr_interval_time_t max,
                                     apr_interval_time_t retry_after);
+
+/* A new W3C traceparent ("00-<trace id>-<span id>-01"); with parent
+ * (a valid traceparent) set, a child span of the same trace. NULL on RNG
+ * failure. */
+const char *bl_traceparent_child(apr_pool_t *p, const char *parent);
+
+/* True when s is a well-formed version-00 traceparent (non-zero ids). */
+int bl_traceparent_valid(const char *s);
 
 /* application/x-www-form-urlencoded escaping of one key or value. */
 const char *bl_http_form_escape(apr_pool_t *p, const char *s);

@@ -141,6 +141,12 @@ START_TEST(retries_5xx_then_succeeds)
     ck_assert_ptr_nonnull(strstr(server.seen[1], "Content-Type: application/x-www-form-urlencoded\r\n"));
     ck_assert_ptr_nonnull(strstr(server.seen[1], "\r\n\r\nTo=%2B1&Body=hi"));
     ck_assert_ptr_null(strstr(server.seen[1], "Expect:"));
+    /* No trace given: a new one, the same on both attempts. */
+    ck_assert_ptr_nonnull(strstr(server.seen[0], "traceparent: 00-"));
+    ck_assert_int_eq(bl_traceparent_valid(apr_pstrmemdup(pool,
+        strstr(server.seen[0], "traceparent: ") + 13, 55)), 1);
+    ck_assert_int_eq(strncmp(strstr(server.seen[0], "traceparent: "),
+                             strstr(server.seen[1], "traceparent: "), 13 + 55), 0);
 }
 END_TEST
 
@@ -159,8 +165,11 @@ START_TEST(no_retry_on_4xx)
     req.body_len = 2;
     req.content_type = "application/json";
     req.max_attempts = 3;
+    req.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     ck_assert_int_eq(bl_http_perform(pool, &req, &resp), BL_HTTP_OK);
     server_stop();
+    ck_assert_ptr_nonnull(strstr(server.seen[0],
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"));
     ck_assert_int_eq(resp.attempts, 1);
     ck_assert_int_eq(resp.status, 400);
     ck_assert_str_eq(resp.body, "{\"code\":21211}");
@@ -343,6 +352,26 @@ START_TEST(backoff_doubles_and_caps)
 }
 END_TEST
 
+START_TEST(traceparent_format)
+{
+    const char *given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const char *fresh = bl_traceparent_child(pool, NULL);
+    const char *child = bl_traceparent_child(pool, given);
+
+    ck_assert_int_eq(bl_traceparent_valid(given), 1);
+    ck_assert_int_eq(bl_traceparent_valid(fresh), 1);
+    ck_assert_int_eq(bl_traceparent_valid(child), 1);
+    ck_assert_int_eq(strncmp(child, given, 35), 0);          /* same trace */
+    ck_assert_int_ne(strcmp(child + 36, given + 36), 0);     /* new span */
+    ck_assert_int_ne(strncmp(fresh, given, 35), 0);
+    ck_assert_int_eq(bl_traceparent_valid("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), 0);
+    ck_assert_int_eq(bl_traceparent_valid("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"), 0);
+    ck_assert_int_eq(bl_traceparent_valid("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), 0);
+    ck_assert_int_eq(bl_traceparent_valid("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"), 0);
+    ck_assert_int_eq(bl_traceparent_valid(NULL), 0);
+}
+END_TEST
+
 START_TEST(form_escape)
 {
     ck_assert_str_eq(bl_http_form_escape(pool, "+91 98123&x=é"), "%2B91+98123%26x%3D%C3%A9");
@@ -367,6 +396,7 @@ static Suite *unit_suite(void)
     tcase_add_test(tc, error_body_not_streamed);
     tcase_add_test(tc, retry_after_parsing);
     tcase_add_test(tc, backoff_doubles_and_caps);
+    tcase_add_test(tc, traceparent_format);
     tcase_add_test(tc, form_escape);
     suite_add_tcase(s, tc);
     return s;
