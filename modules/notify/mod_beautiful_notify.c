@@ -328,8 +328,6 @@ static int notify_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     bl_notify_conf *conf = bl_notify_server_conf(s);
     int rc;
 
-    if (!conf->enabled)
-        return OK;
     if (!APR_RETRIEVE_OPTIONAL_FN(ap_dbd_prepare)
         || !APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open)) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
@@ -338,6 +336,13 @@ static int notify_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     /* mod_dbd builds its connection groups in its own post_config: the
      * statements must be registered before (see register_hooks). */
+    bl_db_prepare_all(s, notify_inbox_statements);
+    bl_db_prepare_all(s, notify_preference_statements);
+    bl_db_prepare_all(s, notify_device_statements);
+    bl_db_prepare_all(s, notify_admin_statements);
+    notify_routes_init(pconf, s);
+    if (!conf->enabled)
+        return OK;
     bl_db_prepare_all(s, bl_notify_statements);
     /* The first pass only checks the configuration. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
@@ -365,6 +370,7 @@ static void notify_register_hooks(apr_pool_t *p)
     static const char *const succ[] = {"mod_dbd.c", "mod_watchdog.c", NULL};
 
     ap_hook_post_config(notify_post_config, NULL, succ, APR_HOOK_MIDDLE);
+    ap_hook_handler(notify_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(beautiful_notify) = {

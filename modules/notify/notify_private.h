@@ -103,4 +103,55 @@ bl_send_status bl_smtp_send(apr_pool_t *p, const bl_mail_conf *conf,
                             const char *rcpt, const char *message,
                             const char **error);
 
+/* ---------------------------------------------------------------- routes */
+
+#define BL_NOTIFY_HANDLER "beautiful-notify"
+
+/* RFC 3339 UTC text of a timestamptz column (NULL stays NULL). */
+#define BL_NOTIFY_TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* What the owner sees of an in-app notification (row alias n). */
+#define BL_NOTIFY_ITEM_JSON \
+    "json_build_object('id', n.id, 'type', n.type, 'title', n.title, 'body', n.body, " \
+    "'data', n.data, 'read', n.read_at IS NOT NULL, 'read_at', " BL_NOTIFY_TS("n.read_at") ", " \
+    "'created_at', " BL_NOTIFY_TS("n.created_at") ")"
+
+/* A route handler: params holds the ":name" segments. Answers and returns OK. */
+typedef int notify_route_fn(request_rec *r, apr_table_t *params);
+
+/* notifications.c: the caller's in-app notifications and their stream. */
+extern const bl_statement notify_inbox_statements[];
+notify_route_fn notify_list, notify_read, notify_read_all, notify_delete, notify_stream;
+/* The stream channel of a user's in-app notifications. */
+const char *notify_stream_channel(apr_pool_t *p, const char *user_id);
+
+/* preferences.c */
+extern const bl_statement notify_preference_statements[];
+notify_route_fn notify_get_preferences, notify_put_preferences;
+/* True for a type name other modules use (and security.*). */
+int notify_known_type(const char *type);
+
+/* devices.c */
+extern const bl_statement notify_device_statements[];
+notify_route_fn notify_add_device, notify_delete_device;
+
+/* admin_notifications.c */
+extern const bl_statement notify_admin_statements[];
+notify_route_fn notify_admin_list, notify_admin_retry;
+
+/* notify_routes.c: shared bits of the handlers. */
+int notify_handler(request_rec *r);
+void notify_routes_init(apr_pool_t *pconf, server_rec *s);
+/* The first row of res, or NULL (results drained either way). */
+apr_dbd_row_t *notify_first_row(request_rec *r, ap_dbd_t *db, apr_dbd_results_t *res);
+/* 400 naming the unknown field and -1, or 0 when every field is allowed. */
+int notify_refuse_unknown(request_rec *r, json_object *obj, const char *const *allowed,
+                          const char *prefix);
+/* The route's :id as a uuid, or NULL after answering 404 (a malformed id
+ * is no one's). */
+const char *notify_param_id(request_rec *r, apr_table_t *params);
+/* Refuses a repeated or NUL-bearing query parameter and any name not in
+ * allowed: 0, or -1 after answering 400. */
+int notify_check_query(request_rec *r, const char *const *allowed);
+
 #endif
