@@ -17,6 +17,7 @@
 #define BL_NOTE_ERROR_MESSAGE "bl-error-message"
 #define BL_NOTE_ERROR_DETAILS "bl-error-details"
 #define BL_ENV_REQUEST_ID     "BL_REQUEST_ID"
+#define BL_ENV_TRACE_ID       "BL_TRACE_ID"
 
 /* Per-request state of core, in r->request_config. */
 typedef struct {
@@ -88,5 +89,8 @@ const char *bl_cmd_stream_heartbeat(cmd_parms *cmd, void *dc, const char *arg);
 
 /* echo.c — "beautiful-echo", test-only (BeautifulTestEcho On). */
 int bl_echo_handler(request_rec *r);
+
+/* trace.c */
+int bl_trace_post_read_request(request_rec *r);
 
 #endif
