@@ -412,6 +412,10 @@ const command_rec bl_core_cmds[] = {
                   "How often monthly partitions are created ahead (default 1h)"),
     AP_INIT_TAKE1("BeautifulPartitionMonthsAhead", cmd_months_ahead, NULL, RSRC_CONF,
                   "Months of partitions kept ahead of the current one (default 3)"),
+    AP_INIT_TAKE1("BeautifulStreamMaxPerChild", bl_cmd_stream_max, NULL, RSRC_CONF,
+                  "Live streams one child serves at once (default: half its threads)"),
+    AP_INIT_TAKE1("BeautifulStreamHeartbeat", bl_cmd_stream_heartbeat, NULL, RSRC_CONF,
+                  "Idle time before a live stream sends a heartbeat comment (default 15s)"),
     AP_INIT_FLAG("BeautifulAPI", cmd_api, NULL, RSRC_CONF | ACCESS_CONF,
                  "Mark an API location: JSON error envelope, security headers, "
                  "CORS, no-store"),

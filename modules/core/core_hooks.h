@@ -81,6 +81,12 @@ int bl_db_exec_quiet(request_rec *r, ap_dbd_t *db, const char *label,
 /* redis.c */
 void bl_redis_child_init(apr_pool_t *pchild, server_rec *s);
 
+/* stream.c — the child's Redis subscriber and stream registry; directives
+ * BeautifulStreamMaxPerChild and BeautifulStreamHeartbeat. */
+void bl_stream_child_init(apr_pool_t *pchild, server_rec *s);
+const char *bl_cmd_stream_max(cmd_parms *cmd, void *dc, const char *arg);
+const char *bl_cmd_stream_heartbeat(cmd_parms *cmd, void *dc, const char *arg);
+
 /* echo.c — "beautiful-echo", test-only (BeautifulTestEcho On). */
 int bl_echo_handler(request_rec *r);
 
