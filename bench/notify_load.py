@@ -42,6 +42,18 @@ def tokens(n, key_file, issuer, audience, redis_port, ids_file, out):
 
 
 def open_stream(port, token):
+    """A stream, retried (as EventSource would) while a child is full."""
+    for _ in range(50):
+        try:
+            return open_stream_once(port, token)
+        except RuntimeError as e:
+            if "503" not in str(e):
+                raise
+            time.sleep(0.2)
+    raise RuntimeError("stream still refused after 50 tries")
+
+
+def open_stream_once(port, token):
     s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
     s.sendall((f"GET /api/v1/notifications/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n").encode())
@@ -53,6 +65,7 @@ def open_stream(port, token):
         head += chunk
     status = head.split(b"\r\n", 1)[0]
     if b" 200 " not in status:
+        s.close()
         raise RuntimeError(f"stream answered {status!r}")
     s.setblocking(False)
     return s
