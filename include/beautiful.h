@@ -334,8 +334,9 @@ typedef int bl_stream_resume_fn(request_rec *r, void *ctx, const char *last_even
  * ": heartbeat" comment every BeautifulStreamHeartbeat (default 15 s)
  * when idle. The stream ends when the client disconnects (seen within
  * half a second), when the subscription to Redis is lost (the client
- * reconnects and resumes), when the client falls 256 events behind, or
- * when the child stops. */
+ * reconnects and resumes), when the client falls 256 events behind, when
+ * the caller's access token expires (the client reconnects with a fresh
+ * one, so a revoked session stops listening), or when the child stops. */
 int bl_stream_serve(request_rec *r, const char *channel, bl_stream_resume_fn *resume,
                     void *resume_ctx);
 
