@@ -14,7 +14,7 @@ require "$FindBin::Bin/payment_helpers.pl";
 our ($KEY_ID, $KEY_SECRET, $WEBHOOK_SECRET, $SUB_PLAN_ID, $WEBHOOK_PATH);
 
 plan skip_all => 'mod_beautiful_payment not loaded' unless payment_loaded();
-plan tests => 66;
+plan tests => 73;
 failures_to_stderr();
 
 fake_start();
@@ -203,6 +203,41 @@ my ($sub, $rzp);
     is $data->{error}{code}, 'PAYMENT_PROVIDER_UNAVAILABLE', '... PAYMENT_PROVIDER_UNAVAILABLE';
     is bl_psql_value(q{SELECT count(*) FROM subscriptions WHERE user_id = $1}, $u->{id}), 0, '... nothing written';
     fake_start();
+}
+
+# ---------------------------------------------------------------- account deletion
+SKIP: {
+    skip 'mod_beautiful_auth not loaded', 7
+        unless (' ' . ($ENV{BL_LOADED_MODULES} // '') . ' ') =~ / auth /;
+    my $password = 'correct horse battery staple 42';
+    my $email = 'leaving-' . bl_uuid() . '@example.test';
+    my ($res, $data) = bl_request(POST => '/api/v1/auth/register',
+                                  json => { email => $email, password => $password });
+    my $uid = $data->{data}{id};
+    ($res, $data) = bl_request(POST => '/api/v1/auth/login', json => { email => $email, password => $password });
+    my $leaving = { id => $uid, token => $data->{data}{access_token} };
+    ($res, $data) = api(POST => '/subscriptions', $leaving, json => { plan => 'premium_monthly' });
+    my $s = $data->{data};
+    my $proof = fake(POST => '/_fake/subscription_checkout', { subscription_id => $s->{razorpay_subscription_id} });
+    ($res) = verify($leaving, $proof);
+    is $res->code, 200, 'a subscriber';
+
+    fake_stop();
+    ($res) = bl_request(DELETE => '/api/v1/users/account', token => $leaving->{token},
+                        json => { password => $password });
+    is $res->code, 503, 'deleting the account while Razorpay is down: 503';
+    is bl_psql_value(q{SELECT count(*) FROM users WHERE id = $1}, $uid), 1, '... the account stays';
+    fake_start();
+    ($res, $data) = bl_request(POST => '/api/v1/auth/login', json => { email => $email, password => $password });
+    $leaving->{token} = $data->{data}{access_token};
+    ($res) = bl_request(DELETE => '/api/v1/users/account', token => $leaving->{token},
+                        json => { password => $password });
+    ok $res->code == 200 || $res->code == 204, 'deleting the account';
+    my ($req) = grep { $_->{path} eq "/v1/subscriptions/$s->{razorpay_subscription_id}/cancel" } fake_requests();
+    is_deeply $req && $req->{body}, { cancel_at_cycle_end => 0 }, '... cancels the subscription at Razorpay first';
+    my ($row) = bl_psql(q{SELECT status, user_id FROM subscriptions WHERE id = $1}, $s->{subscription_id});
+    is $row->[0], 'cancelled', '... the subscription is kept, cancelled';
+    is $row->[1], undef, '... and detached from the account';
 }
 
 is_deeply [ bl_error_log_crashes($log_mark) ], [], 'no httpd child crashed';

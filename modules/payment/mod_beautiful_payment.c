@@ -14,6 +14,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <apr_lib.h>
+#include <apr_optional_hooks.h>
 #include <apr_strings.h>
 
 #include <stdlib.h>
@@ -443,6 +444,8 @@ static void payment_register_hooks(apr_pool_t *p)
 
     ap_hook_post_config(payment_post_config, NULL, succ_dbd_wd, APR_HOOK_MIDDLE);
     ap_hook_handler(payment_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    apr_optional_hook_add("bl_account_deleted", (void (*)(void))payment_account_deleted,
+                          NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(beautiful_payment) = {

@@ -125,6 +125,10 @@ void payment_audit(request_rec *r, ap_dbd_t *db, const char *action,
                    const char *type, const char *id, const char *outcome,
                    const char *details_json);
 
+/* mod_beautiful_auth's optional hook "bl_account_deleted": cancels the
+ * user's live subscription at Razorpay (payment_account.c). */
+int payment_account_deleted(request_rec *r, ap_dbd_t *db, const char *user_id);
+
 /* ---------------------------------------------------------------- tasks */
 
 void payment_reconcile_task(server_rec *s, void *data, apr_pool_t *pool);
