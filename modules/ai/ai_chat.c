@@ -150,9 +150,11 @@ static int add_history(request_rec *r, ap_dbd_t *db, const ai_person *who, const
     if (!res)
         return -1;
     kept = apr_array_make(r->pool, 16, sizeof(const char *) * 2);
-    /* Rows come newest first; every row is read (the driver wants it). */
+    /* Rows come newest first; every row is read, and copied: reading past
+     * the last row frees the result. */
     while (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) == 0) {
-        const char *role = bl_db_get(r, db, row, 0), *content = bl_db_get(r, db, row, 1);
+        const char *role = apr_pstrdup(r->pool, bl_db_get(r, db, row, 0));
+        const char *content = apr_pstrdup(r->pool, bl_db_get(r, db, row, 1));
         int cost = (int)(strlen(content) + 3) / 4;
         const char **pair;
         if (full || used + cost > budget) {

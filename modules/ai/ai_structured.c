@@ -336,7 +336,8 @@ static int my_medications(request_rec *r, ap_dbd_t *db, const char *user_id, con
         return -1;
     list = apr_array_make(r->pool, 8, sizeof(const char *));
     while (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) == 0)
-        APR_ARRAY_PUSH(list, const char *) = bl_db_get(r, db, row, 0);
+        /* Copied: reading past the last row frees the result. */
+        APR_ARRAY_PUSH(list, const char *) = apr_pstrdup(r->pool, bl_db_get(r, db, row, 0));
     APR_ARRAY_PUSH(list, const char *) = NULL;
     *out = (const char **)list->elts;
     return list->nelts - 1;

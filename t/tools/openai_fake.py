@@ -109,6 +109,7 @@ class Handler(BaseHTTPRequestHandler):
     def read_json(self):
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
+        self.raw_body = raw
         try:
             return json.loads(raw.decode() or "null")
         except ValueError:
@@ -153,7 +154,12 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(401, {"error": {"message": "Incorrect API key provided",
                                        "type": "invalid_request_error", "code": "invalid_api_key"}})
             return
-        if not isinstance(body, dict) or body.get("model") != MODEL:
+        if not isinstance(body, dict):
+            rec["problems"].append("body is not JSON: %r" % self.raw_body[:200])
+            rec["headers"] = dict(self.headers)
+            self.reply(400, {"error": {"message": "We could not parse the JSON body"}})
+            return
+        if body.get("model") != MODEL:
             rec["problems"].append("bad model")
             self.reply(404, {"error": {"message": "The model does not exist",
                                        "code": "model_not_found"}})
