@@ -21,6 +21,8 @@ How it answers is set per request by the test: POST /_control/modes
   500       500
   bad_json  structured content that breaks the schema
   not_json  prose where JSON was asked for
+  bench     streamed: the first token after 50 ms, the rest at once
+  hold      streamed: 20 tokens, one every 0.5 s
 
 GET /_control/requests lists the recorded requests; POST /_control/reset
 forgets them and the queue.
@@ -187,7 +189,12 @@ class Handler(BaseHTTPRequestHandler):
             pieces = TOKENS
             content = "".join(pieces)
         if body.get("stream"):
-            self.stream(rec, pieces, 0.3 if mode == "slow" else 0.0)
+            if mode == "bench":
+                self.stream(rec, pieces, 0.0, first_delay=0.05)
+            elif mode == "hold":
+                self.stream(rec, ["tok "] * 20, 0.5)
+            else:
+                self.stream(rec, pieces, 0.3 if mode == "slow" else 0.0)
             return
         if mode == "slow":
             time.sleep(1.0)
@@ -199,7 +206,7 @@ class Handler(BaseHTTPRequestHandler):
             "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
                       "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS}})
 
-    def stream(self, rec, pieces, delay):
+    def stream(self, rec, pieces, delay, first_delay=0.0):
         def chunk(obj):
             self.wfile.write(b"data: " + json.dumps(obj).encode() + b"\n\n")
             self.wfile.flush()
@@ -213,9 +220,11 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b": keep-alive\n\n")
             chunk(dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}}]))
             for p in pieces:
-                if delay:
-                    time.sleep(delay)
+                if delay or (first_delay and not rec["tokens_sent"]):
+                    time.sleep(delay or first_delay)
                 chunk(dict(base, choices=[{"index": 0, "delta": {"content": p}}]))
+                if not rec["tokens_sent"]:
+                    rec["first_token"] = time.time()
                 rec["tokens_sent"] += 1
             chunk(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
             chunk(dict(base, choices=[], usage={
