@@ -11,13 +11,14 @@ use Test::More import => ['!plan'];
 use Apache::Test qw(-withtestmore);
 use FindBin ();
 use JSON::PP ();
+use POSIX ();
 use Time::HiRes qw(time sleep);
 use BL::Test;
 require "$FindBin::Bin/ai_helpers.pl";
 our ($AI_KEY, $AI_MODEL);
 
 plan skip_all => 'mod_beautiful_ai not loaded' unless ai_loaded();
-plan tests => 86;
+plan tests => 96;
 
 start_fake();
 fake_reset();
@@ -28,6 +29,7 @@ my $JSON = JSON::PP->new->utf8->canonical;
 my $user = ai_user(first_name => 'Priya', last_name => 'Raman', date_of_birth => '1980-03-05');
 my ($res, $data) = ai_post($user, 'chat', { message => 'What helps with nausea after chemo?' });
 is($res->code, 200, 'chat: 200');
+ai_conforms($res, 'POST', '/ai/chat', 'chat');
 is($data->{data}{message}{content}, 'Rest and drink water; tell your care team if it gets worse.',
    'the model\'s answer');
 like($data->{data}{disclaimer}, qr/not a clinician/, 'with the disclaimer');
@@ -91,8 +93,11 @@ is($data->{data}{title}, 'What helps with nausea after chemo?', 'titled by its f
 {
     my ($r, $d) = ai_get($user, 'conversations');
     is($r->code, 200, 'list: 200');
+    ai_conforms($r, 'GET', '/ai/conversations', 'list');
     is($d->{meta}{total}, 1, 'list: one conversation');
     is($d->{data}[0]{message_count}, 4, 'list: with its message count');
+    ai_conforms(scalar ai_get($user, "conversations/$cid"), 'GET', '/ai/conversations/{id}',
+                'a conversation');
     my $other = ai_user();
     ($r, $d) = ai_get($other, "conversations/$cid");
     is($r->code, 404, "another user's conversation: 404");
@@ -180,10 +185,31 @@ is($data->{data}{title}, 'What helps with nausea after chemo?', 'titled by its f
     ($r, $d) = ai_post($u, 'chat', { message => 'the ninth' });
     is($r->code, 429, 'free tier: the 9th is refused');
     is($d->{error}{code}, 'AI_QUOTA_EXCEEDED', '... AI_QUOTA_EXCEEDED');
+    ai_conforms($r, 'POST', '/ai/chat', 'over quota');
     like($d->{error}{details}, qr/^resets_at: \d{4}-\d\d-\d\dT00:00:00Z$/, '... with the reset time');
     ok($r->header('Retry-After') > 0 && $r->header('Retry-After') <= 86400, '... and Retry-After');
     ($r, $d) = ai_post($u, 'chat', { message => 'I have chest pain' });
     is($d->{data}{triage}{rule}, 'chest_pain', 'over quota: triage still answers');
+
+    # Counted atomically: six at once with three left, exactly three pass.
+    my $racer = ai_user();
+    my $rkey = "bl:ai:quota:$racer->{id}:$day";
+    bl_redis('SET', $rkey, 5);
+    my @kids;
+    for my $i (1 .. 6) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my ($cr) = ai_post($racer, 'chat', { message => "race $i" });
+            # _exit: the suite's END blocks (the fake model's stop) are not ours.
+            POSIX::_exit($cr->code == 200 ? 0 : $cr->code == 429 ? 1 : 2);
+        }
+        push @kids, $pid;
+    }
+    my %seen;
+    for my $pid (@kids) { waitpid $pid, 0; $seen{$? >> 8}++ }
+    is(($seen{0} // 0) . ' passed, ' . ($seen{1} // 0) . ' refused', '3 passed, 3 refused',
+       'quota: six concurrent requests with three left');
+    is(bl_redis('GET', $rkey), 8, 'quota: the counter stops at the limit');
 
     bl_psql(q{INSERT INTO subscriptions (user_id, plan, status, current_period_start, current_period_end)
               VALUES ($1, 'premium_monthly', 'active', now() - interval '1 day', now() + interval '29 days')},
@@ -194,6 +220,7 @@ is($data->{data}{title}, 'What helps with nausea after chemo?', 'titled by its f
     ($r, $d) = ai_post($u, 'chat', { message => 'seventeenth' });
     is($r->code, 429, 'premium tier: refused past 16');
     ($r, $d) = ai_get($u, 'usage');
+    ai_conforms($r, 'GET', '/ai/usage', 'usage');
     is($d->{data}{quota}{tier}, 'premium', 'usage: the tier');
     is($d->{data}{quota}{daily_limit}, 16, 'usage: the limit');
     is($d->{data}{quota}{remaining}, 0, 'usage: none left');
@@ -215,11 +242,18 @@ is($data->{data}{title}, 'What helps with nausea after chemo?', 'titled by its f
     is($r->code, 503, 'still failing after the attempts: 503');
     is($d->{error}{code}, 'AI_UNAVAILABLE', '... AI_UNAVAILABLE');
     ok($r->header('Retry-After') >= 1, '... with Retry-After');
+    ai_conforms($r, 'POST', '/ai/chat', 'unavailable');
+
     my @l = ledger_rows($u->{id});
     is($l[-1]{error}, 'provider answered 500', 'the failed call has its ledger row');
+    fake_reset();
+    fake_modes('401', 'ok');
+    ($r, $d) = ai_post($u, 'chat', { message => 'refused key' });
+    is($d->{error}{code}, 'AI_UNAVAILABLE', 'the provider refusing the key: 503 AI_UNAVAILABLE');
+    is(scalar(fake_requests()), 1, '... a 401 is not retried');
 
     fake_reset();
-    fake_modes('stall');
+    fake_modes('stall', 'stall', 'stall');
     my $t0 = time;
     ($r, $d) = ai_post($u, 'chat', { message => 'anyone there?' }, timeout => 30);
     my $took = time - $t0;

@@ -15,6 +15,8 @@ our $AI_KEY = 'test-ai-key-5c1f';
 our $AI_MODEL = 'bl-test-model';
 my $fake_pid;
 my $JSON = JSON::PP->new->utf8->canonical;
+# Failure details where the run's log shows them.
+Test::More->builder->failure_output(\*STDERR);
 
 sub ai_loaded {
     return (' ' . ($ENV{BL_LOADED_MODULES} // '') . ' ') =~ / ai /;
@@ -75,10 +77,12 @@ sub ai_user {
     my $id = bl_psql_value(
         q{INSERT INTO users (email, password_hash, first_name, last_name, date_of_birth,
                              country, cancer_type, treatment_stage)
-          VALUES ($1, 'x', $2, $3, $4, $5, $6, $7) RETURNING id},
+          VALUES ($1, $8, $2, $3, $4, $5, $6, $7) RETURNING id},
         $email, $opt{first_name} // 'Priya', $opt{last_name} // 'Raman',
         $opt{date_of_birth} // '1980-03-05', $opt{country}, $opt{cancer_type} // 'breast',
-        $opt{treatment_stage} // 'in_treatment');
+        $opt{treatment_stage} // 'in_treatment',
+        # No password logs in; unique, so no other suite finds it anywhere.
+        '!no-login:' . join('', map { sprintf '%02x', int rand 256 } 1 .. 16));
     my $sid = bl_uuid();
     bl_psql(q{INSERT INTO sessions (id, user_id, expires_at) VALUES ($1, $2, now() + interval '1 hour')},
             $sid, $id);
@@ -96,6 +100,28 @@ sub ai_post {
 sub ai_get {
     my ($user, $path, %opt) = @_;
     return bl_request(GET => "/api/v1/ai/$path", token => $user->{token}, %opt);
+}
+
+# Passes when the answer matches what docs/openapi.yaml documents for
+# METHOD PATH (a spec template) and its status (t/tools/openapi_check.py).
+sub ai_conforms {
+    my ($res, $method, $path, $name) = @_;
+    require File::Temp;
+    require IPC::Open3;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my ($fh, $file) = File::Temp::tempfile(UNLINK => 1);
+    binmode $fh;
+    print {$fh} $res->content;
+    close $fh;
+    open(my $in, '<', $file) or die "$file: $!";
+    my $pid = IPC::Open3::open3('<&' . fileno($in), my $out, undef, '/usr/bin/python3',
+                                "$ENV{BL_SRC_DIR}/t/tools/openapi_check.py", '--spec',
+                                "$ENV{BL_SRC_DIR}/docs/openapi.yaml", 'validate', $method, $path,
+                                $res->code, scalar($res->header('Content-Type') // 'application/json'));
+    my $text = do { local $/; <$out> } // '';
+    waitpid $pid, 0;
+    Test::More::ok($? == 0, "$name: matches the spec for $method $path " . $res->code)
+        or Test::More::diag($text);
 }
 
 # The URL of $path on the virtual host without a model.

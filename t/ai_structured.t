@@ -14,7 +14,7 @@ use BL::Test;
 require "$FindBin::Bin/ai_helpers.pl";
 
 plan skip_all => 'mod_beautiful_ai not loaded' unless ai_loaded();
-plan tests => 50;
+plan tests => 55;
 
 start_fake();
 fake_reset();
@@ -26,6 +26,7 @@ my ($res, $data) = ai_post($user, 'analyze-symptoms',
                            { symptoms => ['headache', 'tiredness'], description => 'since my last cycle',
                              duration => '2 days', temperature_c => 37.1 });
 is($res->code, 200, 'analyze-symptoms: 200');
+ai_conforms($res, 'POST', '/ai/analyze-symptoms', 'analyze-symptoms');
 is($data->{data}{urgency}, 'routine', 'the model\'s urgency');
 is_deeply($data->{data}{self_care}, ['rest', 'drink water'], 'self care');
 is($data->{data}{source}, 'model', 'source: model');
@@ -52,6 +53,7 @@ fake_modes('bad_json', 'not_json');
 ($res, $data) = ai_post($user, 'analyze-symptoms', { symptoms => ['cough'] });
 is($res->code, 200, 'two broken answers: still 200');
 is($data->{data}{source}, 'fallback', '... the safe generic answer');
+ai_conforms($res, 'POST', '/ai/analyze-symptoms', 'the fallback');
 is($data->{data}{urgency}, 'soon', '... urgency soon');
 like($data->{data}{when_to_call}, qr/contact your care team/i, '... pointing to the care team');
 is_deeply($data->{data}{possible_causes}, [], '... no guessed causes');
@@ -79,6 +81,7 @@ fake_reset();
                                                     question => 'together at night?' });
 is($data->{data}{interactions}[0]{severity}, 'moderate', 'medication-check: the validated answer');
 is($data->{data}{source}, 'model', '... from the model');
+ai_conforms($res, 'POST', '/ai/medication-check', 'medication-check');
 fake_modes('bad_json', 'bad_json');
 ($res, $data) = ai_post($user, 'medication-check', { medications => ['drug a', 'drug b'] });
 is($data->{data}{source}, 'fallback', 'two broken answers: the fallback');
@@ -117,6 +120,7 @@ like($req->{body}{messages}[1]{content}, qr/^Medicines: (Ondansetron; Tamoxifen|
     fake_reset();
     ($res, $data) = ai_get($u, 'insights');
     is($res->code, 200, 'insights: 200');
+    ai_conforms($res, 'GET', '/ai/insights', 'insights');
     my ($a) = @{ $data->{data}{adherence} };
     is($a->{medication}, 'Capecitabine', 'adherence per medication');
     is(join('/', @{ $a->{last_7_days} }{qw(scheduled taken)}) . ' ' . (0 + $a->{last_7_days}{rate}),
@@ -130,6 +134,7 @@ like($req->{body}{messages}[1]{content}, qr/^Medicines: (Ondansetron; Tamoxifen|
 
     ($res, $data) = ai_get($u, 'insights', query => { use_my_data => 'true' });
     like($data->{data}{summary}, qr/care team/, 'use_my_data=true: the model\'s summary');
+    ai_conforms($res, 'GET', '/ai/insights', 'insights with a summary');
     ($req) = fake_requests();
     like($req->{body}{messages}[1]{content}, qr/Capecitabine/, '... written from the figures');
     ($res, $data) = ai_get($u, 'insights', query => { use_my_data => 'true' });

@@ -25,7 +25,7 @@ for my $rule (@$rules) {
     $fires += @{ $rule->{examples}{fires} };
     $misses += @{ $rule->{examples}{near_misses} };
 }
-plan tests => 3 * @$rules + 3 * $fires + 2 * $misses + 24;
+plan tests => 3 * @$rules + 3 * $fires + 2 * $misses + 28;
 
 start_fake();
 fake_reset();
@@ -69,6 +69,7 @@ for my $rule (@$rules) {
     like($d->{triage}{crisis_line}, qr/14416/, 'self-harm: the crisis line of the country (India)');
     like($d->{message}{content}, qr/14416/, 'the reply carries the crisis line');
     like($d->{disclaimer}, qr/not a clinician/, 'a disclaimer');
+    ai_conforms($res, 'POST', '/ai/chat', 'a triaged answer');
     is(scalar(fake_requests()), 0, 'no model call');
     my @rows = ledger_rows($user->{id});
     is($rows[-1]{triage}, 'self_harm', 'ledger row: triage self_harm');
@@ -97,6 +98,7 @@ for my $rule (@$rules) {
                                json => { message => 'what is a CBC test?' }, token => $user->{token});
     is($res->code, 503, 'no model configured: an ordinary message is 503');
     is($data->{error}{code}, 'AI_NOT_CONFIGURED', '... AI_NOT_CONFIGURED');
+    ai_conforms($res, 'POST', '/ai/chat', 'not configured');
     ($res, $data) = bl_request(POST => unconfigured_url('/api/v1/ai/analyze-symptoms'),
                                json => { symptoms => ['headache'] }, token => $user->{token});
     is($data->{error}{code}, 'AI_NOT_CONFIGURED', 'analyze-symptoms without a model: AI_NOT_CONFIGURED');
@@ -114,6 +116,7 @@ for my $rule (@$rules) {
     is($data->{data}{urgency}, 'emergency', 'analyze-symptoms: 38.6 °C during chemo is an emergency');
     is($data->{data}{triage}{rule}, 'febrile_neutropenia', '... febrile neutropenia');
     is($data->{data}{source}, 'triage', '... answered by triage');
+    ai_conforms($res, 'POST', '/ai/analyze-symptoms', 'a triaged assessment');
     ($res, $data) = ai_post($u, 'analyze-symptoms',
                             { symptoms => ['chills'], description => 'day 5 after chemo',
                               temperature_c => 37.4 });
@@ -122,6 +125,7 @@ for my $rule (@$rules) {
                             { medications => ['ondansetron'],
                               question => 'can I take all of them at once to kill myself' });
     is($data->{data}{triage}{rule}, 'self_harm', 'medication-check: the question is triaged');
+    ai_conforms($res, 'POST', '/ai/medication-check', 'a triaged medication check');
     is(scalar(fake_requests()), 1, 'only the non-triaged request reached the model');
     my @rows = ledger_rows($u->{id});
     is_deeply([map { "$_->{kind}:$_->{triage}" } @rows],

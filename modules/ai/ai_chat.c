@@ -228,8 +228,10 @@ static int answer_triaged(request_rec *r, ap_dbd_t *db, const char *user_id, rel
     if (json_object_object_get_ex(triage, "crisis_line", &line))
         reply = apr_pstrcat(r->pool, reply, "\n\n", json_object_get_string(line), NULL);
     entry.response = reply;
-    if (save_exchange(r, db, user_id, rl->conversation_id, message, reply, "emergency", &entry))
+    if (save_exchange(r, db, user_id, rl->conversation_id, message, reply, "emergency", &entry)) {
+        json_object_put(triage);
         return OK;
+    }
     data = json_object_new_object();
     msg = json_object_new_object();
     json_object_object_add(msg, "role", json_object_new_string("assistant"));
@@ -240,7 +242,7 @@ static int answer_triaged(request_rec *r, ap_dbd_t *db, const char *user_id, rel
     json_object_object_add(data, "message", msg);
     json_object_object_add(data, "disclaimer", json_object_new_string(ai_disclaimer));
     if (!stream)
-        return bl_send_object(r, HTTP_OK, "red flag: emergency guidance", data);
+        return ai_send_object(r, HTTP_OK, "red flag: emergency guidance", data);
     if (!stream_event_start(rl) && !stream_event(rl, "triage", data)) {
         json_object *done = json_object_new_object();
         json_object_object_add(done, "conversation_id", json_object_new_string(rl->conversation_id));
@@ -376,7 +378,7 @@ int ai_chat(request_rec *r, apr_table_t *params)
             json_object_object_add(data, "message", msg);
             json_object_object_add(data, "urgency", NULL);
         }
-        return bl_send_object(r, HTTP_OK, NULL, data);
+        return ai_send_object(r, HTTP_OK, NULL, data);
     }
 }
 

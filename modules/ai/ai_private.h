@@ -197,6 +197,8 @@ int ai_read_string_array(request_rec *r, json_object *body, const char *field, i
                          size_t max_chars, const char ***out);
 /* Sends err as 503 AI_UNAVAILABLE with Retry-After. */
 int ai_send_unavailable(request_rec *r, const ai_answer *a);
+/* bl_send_object, then drops the caller's reference to data. */
+int ai_send_object(request_rec *r, int status, const char *message, json_object *data);
 /* Sends 503 AI_NOT_CONFIGURED. */
 int ai_send_not_configured(request_rec *r);
 /* Reads the boolean query parameter name; -1 after answering 400. */

@@ -134,7 +134,7 @@ static const char *request_body(request_rec *r, const ai_conf *c, json_object *m
     json_object_object_add(body, "model", json_object_new_string(c->model));
     json_object_object_add(body, "messages", json_object_get(messages));
     json_object_object_add(body, "max_tokens", json_object_new_int(c->max_tokens));
-    json_object_object_add(body, "temperature", json_object_new_double(0.3));
+    json_object_object_add(body, "temperature", json_object_new_double_s(0.3, "0.3"));
     if (stream) {
         json_object *opts = json_object_new_object();
         json_object_object_add(body, "stream", json_object_new_boolean(1));
@@ -225,6 +225,8 @@ int ai_complete(request_rec *r, json_object *messages, const char *schema_name,
     } else if (!(out->content = answer_text(r, &resp, out))) {
         out->error = "unreadable answer";
     }
+    if (out->content && !*out->content)
+        out->error = "empty answer";
     if (out->error && !out->cancelled) {
         out->unavailable = 1;
         out->content = NULL;

@@ -183,7 +183,7 @@ static int send_structured(request_rec *r, json_object *data, const char *source
 {
     json_object_object_add(data, "disclaimer", json_object_new_string(ai_disclaimer));
     json_object_object_add(data, "source", json_object_new_string(source));
-    return bl_send_object(r, HTTP_OK, NULL, data);
+    return ai_send_object(r, HTTP_OK, NULL, data);
 }
 
 /* Quota, then up to ATTEMPTS calls until one answer validates; each call

@@ -386,6 +386,14 @@ int ai_read_string_array(request_rec *r, json_object *body, const char *field, i
     return (int)n;
 }
 
+int ai_send_object(request_rec *r, int status, const char *message, json_object *data)
+{
+    int rv = bl_send_object(r, status, message, data);
+
+    json_object_put(data);
+    return rv;
+}
+
 int ai_send_not_configured(request_rec *r)
 {
     return bl_send_error(r, HTTP_SERVICE_UNAVAILABLE, AI_ERR_NOT_CONFIGURED,

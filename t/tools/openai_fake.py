@@ -18,6 +18,7 @@ How it answers is set per request by the test: POST /_control/modes
   slow      as ok, streamed one token every 0.3 s (a plain answer waits)
   stall     says nothing for 30 s
   429       429 with Retry-After: 1
+  401       401, as for a revoked key (never worth retrying)
   500       500
   bad_json  structured content that breaks the schema
   not_json  prose where JSON was asked for
@@ -174,6 +175,10 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "429":
             self.reply(429, {"error": {"message": "Rate limit reached", "type": "requests"}},
                        {"Retry-After": "1"})
+            return
+        if mode == "401":
+            self.reply(401, {"error": {"message": "Incorrect API key provided",
+                                       "code": "invalid_api_key"}})
             return
         if mode == "500":
             self.reply(500, {"error": {"message": "The server had an error"}})
