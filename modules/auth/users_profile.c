@@ -169,9 +169,11 @@ static apr_status_t release_json(void *obj)
 }
 
 /* Validates the profile fields of src into a new flat object (*flat, owned
- * by r->pool). for_update: null clears a field and bio is accepted.
+ * by r->pool). for_update: null clears a field. prefix names src in the
+ * details of an unknown field ("profile.", or NULL at the top level).
  * Returns 0, or -1 after answering 400. */
-int auth_read_profile(request_rec *r, json_object *src, int for_update, json_object **flat)
+static int read_profile(request_rec *r, json_object *src, int for_update,
+                        const char *prefix, json_object **flat)
 {
     static const char *const allowed[] = {"first_name", "last_name", "date_of_birth",
         "gender", "cancer_type", "diagnosis_date", "treatment_stage", "location", "bio",
@@ -181,7 +183,7 @@ int auth_read_profile(request_rec *r, json_object *src, int for_update, json_obj
 
     apr_pool_cleanup_register(r->pool, out, release_json, apr_pool_cleanup_null);
     *flat = out;
-    if (auth_refuse_unknown(r, src, allowed, for_update ? NULL : "profile.") != 0)
+    if (auth_refuse_unknown(r, src, allowed, prefix) != 0)
         return -1;
     for (i = 0; text_fields[i]; i++)
         if (take_string(r, src, text_fields[i], NAME_MAX_CHARS, for_update, out) != 0)
@@ -195,6 +197,39 @@ int auth_read_profile(request_rec *r, json_object *src, int for_update, json_obj
         || take_string(r, src, "bio", BIO_MAX_CHARS, for_update, out) != 0
         || take_bool(r, src, "is_public", out) != 0)
         return -1;
+    return 0;
+}
+
+int auth_read_profile(request_rec *r, json_object *src, int for_update, json_object **flat)
+{
+    return read_profile(r, src, for_update, for_update ? NULL : "profile.", flat);
+}
+
+/* PUT takes today's flat fields or the shape GET answers, {"profile":
+ * {...}}, so a client can send back what it read: there the read-only
+ * avatar_url (set by the upload route) is ignored. Sets *src to the object
+ * holding the fields and *prefix for error details. Returns 0, or -1
+ * after answering 400. */
+static int profile_update_source(request_rec *r, json_object *body, json_object **src,
+                                 const char **prefix)
+{
+    json_object *nested = NULL;
+    const char *err = NULL;
+
+    *src = body;
+    *prefix = NULL;
+    if (!json_object_object_get_ex(body, "profile", NULL))
+        return 0;
+    if (json_object_object_length(body) != 1)
+        return bl_send_validation_error(r, "profile",
+                                        "send either the profile object or its fields "
+                                        "at the top level, not both"), -1;
+    if (bl_json_get_object(r->pool, body, "profile", BL_REQUIRED, &nested, &err)
+        != BL_FIELD_OK || !nested)
+        return bl_send_validation_error(r, "profile", "profile must be an object"), -1;
+    json_object_object_del(nested, "avatar_url");
+    *src = nested;
+    *prefix = "profile.";
     return 0;
 }
 
@@ -226,13 +261,14 @@ int users_get_profile(request_rec *r, apr_table_t *params)
 int users_put_profile(request_rec *r, apr_table_t *params)
 {
     const bl_user *user;
-    json_object *body, *flat;
-    const char *args[2];
+    json_object *body, *src, *flat;
+    const char *args[2], *prefix;
     ap_dbd_t *db;
     int n;
 
     if (!(user = bl_require_user(r)) || !(body = bl_read_json(r))
-        || auth_read_profile(r, body, 1, &flat) != 0 || !(db = bl_db(r)))
+        || profile_update_source(r, body, &src, &prefix) != 0
+        || read_profile(r, src, 1, prefix, &flat) != 0 || !(db = bl_db(r)))
         return OK;
     args[0] = bl_json_to_string(r->pool, flat);
     args[1] = user->id;

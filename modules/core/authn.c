@@ -125,18 +125,15 @@ static auth_result check_session(request_rec *r, const char *sid, const char *su
     return AUTH_OK;
 }
 
-/* Verifies token and its session; on AUTH_OK *user is set. */
-static auth_result verify_token(request_rec *r, const char *token, const bl_user **user)
+/* Checks the signature and claims of token; its caller or NULL. */
+static const bl_user *verify_signed_claims(request_rec *r, const bl_server_conf *sc,
+                                           const char *token)
 {
-    const bl_server_conf *sc = bl_core_server_conf(r->server);
     bl_jwt_expect expect;
     json_object *claims = NULL, *exp;
     bl_jwt_status status;
     bl_user *u;
-    auth_result res;
 
-    if (!sc->jwt_keys)
-        return AUTH_INVALID;
     memset(&expect, 0, sizeof(expect));
     expect.issuer = sc->jwt_issuer;
     expect.audience = sc->jwt_audience;
@@ -147,7 +144,7 @@ static auth_result verify_token(request_rec *r, const char *token, const bl_user
     if (status != BL_JWT_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "access token refused: %s",
                       bl_jwt_status_text(status));
-        return AUTH_INVALID;
+        return NULL;
     }
     u = apr_pcalloc(r->pool, sizeof(*u));
     u->id = claim_string(claims, "sub");
@@ -158,12 +155,32 @@ static auth_result verify_token(request_rec *r, const char *token, const bl_user
         u->expires = apr_time_from_sec(json_object_get_int64(exp));
     if (!u->id || !u->role || !u->session_id || !u->token_id) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "access token refused: claims missing");
-        return AUTH_INVALID;
+        return NULL;
     }
     u->id = apr_pstrdup(r->pool, u->id);
     u->role = apr_pstrdup(r->pool, u->role);
     u->session_id = apr_pstrdup(r->pool, u->session_id);
     u->token_id = apr_pstrdup(r->pool, u->token_id);
+    return u;
+}
+
+/* Verifies token (or finds it verified in this child's cache) and always
+ * its session in Redis, so a revocation counts on the very next request;
+ * on AUTH_OK *user is set. */
+static auth_result verify_token(request_rec *r, const char *token, const bl_user **user)
+{
+    const bl_server_conf *sc = bl_core_server_conf(r->server);
+    const bl_user *u;
+    auth_result res;
+
+    if (!sc->jwt_keys)
+        return AUTH_INVALID;
+    if ((u = bl_token_cache_get(r, sc, token)))
+        apr_table_setn(r->notes, BL_NOTE_TOKEN_CACHED, "1");
+    else if ((u = verify_signed_claims(r, sc, token)))
+        bl_token_cache_put(r, sc, token, u);
+    else
+        return AUTH_INVALID;
     res = check_session(r, u->session_id, u->id);
     if (res == AUTH_OK)
         *user = u;

@@ -78,6 +78,21 @@ ap_dbd_t *bl_db_quiet(request_rec *r);
 int bl_db_exec_quiet(request_rec *r, ap_dbd_t *db, const char *label,
                      int nargs, const char *const *args);
 
+/* token_cache.c — verified access tokens, per child. The session is never
+ * cached: callers still check it on every request. */
+#define BL_NOTE_TOKEN_CACHED "bl-token-cached"   /* r->notes: "1" on a hit */
+void bl_token_cache_child_init(apr_pool_t *pchild, server_rec *s);
+/* The claims of token when this child verified it for scope (the server
+ * config) and its exp is still ahead, as a copy in r->pool; else NULL. */
+const bl_user *bl_token_cache_get(request_rec *r, const void *scope, const char *token);
+void bl_token_cache_put(request_rec *r, const void *scope, const char *token,
+                        const bl_user *u);
+
+/* storage_map.c — a request for a beautiful-* handler skips httpd's
+ * <Directory> and <Files> walk (it maps to no file), as mod_proxy does. */
+int bl_storage_translate_name(request_rec *r);
+int bl_storage_map_to_storage(request_rec *r);
+
 /* redis.c */
 void bl_redis_child_init(apr_pool_t *pchild, server_rec *s);
 

@@ -128,6 +128,9 @@ int bl_echo_handler(request_rec *r)
             return OK;
     }
     user = bl_current_user(r);
+    /* lets tests see that a request was served from the token cache */
+    if (apr_table_get(r->notes, BL_NOTE_TOKEN_CACHED))
+        apr_table_setn(r->headers_out, "X-BL-Token-Cache", "hit");
     user_json = user ? apr_pstrcat(r->pool, "{\"id\":", bl_json_quote(r->pool, user->id),
                                    ",\"role\":", bl_json_quote(r->pool, user->role), "}", NULL)
                      : "null";

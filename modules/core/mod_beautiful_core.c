@@ -46,6 +46,7 @@ static void core_child_init(apr_pool_t *pchild, server_rec *s)
 {
     bl_redis_child_init(pchild, s);
     bl_stream_child_init(pchild, s);
+    bl_token_cache_child_init(pchild, s);
     bl_metrics_child_init(pchild, s);
 }
 
@@ -91,6 +92,8 @@ static void core_register_hooks(apr_pool_t *p)
                               APR_HOOK_REALLY_FIRST);
     ap_hook_post_read_request(bl_proxy_post_read_request, after_remoteip, NULL,
                               APR_HOOK_FIRST);
+    ap_hook_translate_name(bl_storage_translate_name, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_map_to_storage(bl_storage_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_header_parser(bl_headers_header_parser, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_check_authn(bl_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
