@@ -15,6 +15,7 @@
 APLOG_USE_MODULE(beautiful_community);
 
 #define SQL_ACCESS "community_access"
+#define SQL_POST_ACCESS "community_post_access"
 #define SLUG_MAX 100
 
 static const bl_statement common_statements[] = {
@@ -30,6 +31,17 @@ static const bl_statement common_statements[] = {
      "EXISTS (SELECT 1 FROM community_join_requests j WHERE j.community_id = acc.id "
      " AND j.user_id = a.viewer) "
      "FROM acc, a"},
+    /* post, viewer, viewer role: one row when the viewer may read it. */
+    {SQL_POST_ACCESS,
+     "SELECT p.id, c.id, c.name, p.author_id, m.role, a.vrole = 'admin', "
+     "(m.role IN ('moderator', 'owner') OR a.vrole = 'admin') AS can_mod, p.is_anonymous, "
+     "p.hidden_at IS NOT NULL "
+     "FROM (SELECT %s::uuid AS pid, %s::uuid AS viewer, %s::text AS vrole) a "
+     "JOIN community_posts p ON p.id = a.pid AND p.deleted_at IS NULL "
+     "JOIN communities c ON c.id = p.community_id "
+     "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
+     "WHERE (c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin') "
+     "AND (p.hidden_at IS NULL OR m.role IN ('moderator', 'owner') OR a.vrole = 'admin')"},
     {NULL, NULL}
 };
 
@@ -93,6 +105,32 @@ int community_lookup(request_rec *r, ap_dbd_t *db, const char *ref, community_ac
     return 0;
 }
 
+int community_post_lookup(request_rec *r, ap_dbd_t *db, const char *id, post_access *pa)
+{
+    const bl_user *user = bl_current_user(r);
+    const char *args[3] = {id, user ? user->id : NULL, user ? user->role : NULL};
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+
+    memset(pa, 0, sizeof *pa);
+    if (community_valid_id(r, id, "post") != 0)
+        return -1;
+    if (!(res = bl_db_select(r, db, SQL_POST_ACCESS, 3, args)))
+        return -1;
+    if (!(row = community_first_row(r, db, res)))
+        return community_not_found(r, "post"), -1;
+    pa->id = bl_db_get(r, db, row, 0);
+    pa->community_id = bl_db_get(r, db, row, 1);
+    pa->community_name = bl_db_get(r, db, row, 2);
+    pa->author_id = bl_db_get(r, db, row, 3);
+    pa->role = bl_db_get(r, db, row, 4);
+    pa->is_admin = community_is_true(bl_db_get(r, db, row, 5));
+    pa->can_moderate = community_is_true(bl_db_get(r, db, row, 6));
+    pa->anonymous = community_is_true(bl_db_get(r, db, row, 7));
+    pa->hidden = community_is_true(bl_db_get(r, db, row, 8));
+    return 0;
+}
+
 int community_require_read(request_rec *r, const community_access *acc)
 {
     if (acc->can_read)
@@ -145,7 +183,17 @@ int community_query(request_rec *r, const char *const *allowed, apr_table_t **q)
     *q = NULL;
     if (r->args && strstr(r->args, "%00"))
         return bl_send_validation_error(r, "query", "parameters must not contain NUL"), -1;
-    ap_args_to_table(r, q);
+    if (r->args && strchr(r->args, '+')) {
+        /* A form-encoded '+' is a space; ap_args_to_table leaves it. */
+        char *args = apr_pstrdup(r->pool, r->args), *saved = r->args, *c;
+        for (c = args; *c; c++)
+            if (*c == '+')
+                *c = ' ';
+        r->args = args;
+        ap_args_to_table(r, q);
+        r->args = saved;
+    } else
+        ap_args_to_table(r, q);
     if (!*q)
         *q = apr_table_make(r->pool, 1);
     arr = apr_table_elts(*q);

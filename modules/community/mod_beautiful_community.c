@@ -26,6 +26,8 @@ static const community_part *const community_parts[] = {
     &community_common_part,
     &communities_part,
     &communities_membership_part,
+    &posts_part,
+    &comments_part,
     NULL
 };
 
