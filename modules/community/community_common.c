@@ -16,6 +16,7 @@ APLOG_USE_MODULE(beautiful_community);
 
 #define SQL_ACCESS "community_access"
 #define SQL_POST_ACCESS "community_post_access"
+#define SQL_STAFF "community_staff"
 #define SLUG_MAX 100
 
 static const bl_statement common_statements[] = {
@@ -42,6 +43,9 @@ static const bl_statement common_statements[] = {
      "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
      "WHERE (c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin') "
      "AND (p.hidden_at IS NULL OR m.role IN ('moderator', 'owner') OR a.vrole = 'admin')"},
+    {SQL_STAFF,
+     "SELECT user_id FROM community_members WHERE community_id = %s::uuid "
+     "AND role IN ('moderator', 'owner') ORDER BY user_id"},
     {NULL, NULL}
 };
 
@@ -300,6 +304,29 @@ int community_notify(request_rec *r, ap_dbd_t *db, const char *user_id, const ch
                      const char *title, const char *body, const char *data_json)
 {
     return bl_outbox_add(r, db, user_id, "in_app", type, title, body, data_json);
+}
+
+int community_notify_staff(request_rec *r, ap_dbd_t *db, const char *cid, int by_email,
+                           const char *type, const char *title, const char *body,
+                           const char *data)
+{
+    const char *args[1] = {cid}, *uid;
+    apr_dbd_results_t *res = bl_db_select(r, db, SQL_STAFF, 1, args);
+    apr_dbd_row_t *row = NULL;
+    int rv = 0;
+
+    if (!res)
+        return -1;
+    /* Every row is read: the result is fetched whole, but stay in order. */
+    while (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) == 0) {
+        uid = bl_db_get(r, db, row, 0);
+        if (community_notify(r, db, uid, type, title, body, data) != 0
+            || (by_email && bl_outbox_add(r, db, uid, "email", type, title, body, data) != 0))
+            rv = -1;
+    }
+    if (rv != 0)
+        bl_send_unavailable(r, "database");
+    return rv;
 }
 
 int community_audit(request_rec *r, ap_dbd_t *db, const char *action, const char *type,

@@ -161,6 +161,12 @@ int community_valid_id(request_rec *r, const char *id, const char *what);
  * returns 0, or -1 (logged). */
 int community_notify(request_rec *r, ap_dbd_t *db, const char *user_id, const char *type,
                      const char *title, const char *body, const char *data_json);
+/* Notifies every moderator and owner of community cid in the caller's
+ * transaction (in_app, and email too when by_email). Returns 0, or -1
+ * after answering 503. */
+int community_notify_staff(request_rec *r, ap_dbd_t *db, const char *cid, int by_email,
+                           const char *type, const char *title, const char *body,
+                           const char *data);
 /* A success audit row in the caller's transaction; -1 after answering 503. */
 int community_audit(request_rec *r, ap_dbd_t *db, const char *action, const char *type,
                     const char *id, const char *details_json);

@@ -28,6 +28,8 @@ static const community_part *const community_parts[] = {
     &communities_membership_part,
     &posts_part,
     &comments_part,
+    &reports_part,
+    &communities_admin_part,
     NULL
 };
 
