@@ -87,12 +87,18 @@ bl_stage_modules() {
 }
 
 # Copies the files httpd serves or reads from the data directory
-# ($(datadir)/beautiful-life when installed): data/* and docs/openapi.yaml.
-#   bl_stage_data SRCDIR
+# ($(datadir)/beautiful-life when installed): data/*, docs/openapi.yaml and
+# what the build made in BUILDDIR/site (openapi.json, the /docs page).
+#   bl_stage_data SRCDIR [BUILDDIR]
 bl_stage_data() {
     rm -rf "$BL_DATA_DIR"
     cp -R "$1/data" "$BL_DATA_DIR"
     cp "$1/docs/openapi.yaml" "$BL_DATA_DIR/"
+    # What the build made for /docs: openapi.json and the Swagger UI page.
+    if [ -n "${2:-}" ] && [ -d "$2/site" ]; then
+        cp -R "$2/site/." "$BL_DATA_DIR/"
+        rm -f "$BL_DATA_DIR/docs/.built"
+    fi
 }
 
 # Writes the settings a later `scripts/stack` call (from a test, say) needs.
@@ -323,6 +329,16 @@ bl_dev_httpd() {
         BL_RUN_GROUP=$(id -gn "$BL_RUN_USER")
         export BL_RUN_GROUP
         BL_HTTPD_DEFINES+=(-D BL_DROP_PRIVILEGES)
+    fi
+    # Outside services (notify): defined when configured, read from the
+    # environment by conf/mods-available/beautiful_notify.conf.
+    if [ -n "${BL_TWILIO_URL:-}" ]; then
+        BL_HTTPD_DEFINES+=(-D BL_TWILIO)
+        export BL_TWILIO_URL BL_TWILIO_ACCOUNT_SID BL_TWILIO_AUTH_TOKEN BL_TWILIO_FROM
+    fi
+    if [ -n "${BL_FCM_URL:-}" ]; then
+        BL_HTTPD_DEFINES+=(-D BL_FCM)
+        export BL_FCM_URL BL_FCM_CREDENTIALS
     fi
     export BL_MODULES_CONF BL_HTTPD_MODDIR BL_RUN_USER
 }
