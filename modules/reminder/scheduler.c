@@ -149,9 +149,11 @@ static const char *column(pass_ctx *c, apr_dbd_row_t *row, int col)
 {
     char *v = NULL;
 
-    if (apr_dbd_datum_get(c->db->driver, row, col, APR_DBD_TYPE_STRING, &v) != APR_SUCCESS)
+    if (apr_dbd_datum_get(c->db->driver, row, col, APR_DBD_TYPE_STRING, &v) != APR_SUCCESS
+        || !v)
         return NULL;
-    return v;
+    /* a copy: the driver's buffer does not outlive the next row */
+    return apr_pstrdup(c->p, v);
 }
 
 /* Runs a prepared SELECT (fetched whole); NULL after logging. */
