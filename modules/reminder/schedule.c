@@ -160,13 +160,63 @@ static const char *fail(const char **field, const char **err, const char *f,
     return NULL;
 }
 
+#define HAS(list) ((list)[0] != ICAL_RECURRENCE_ARRAY_MAX)
+
+/* 1 when some month of by_month (all when none) has day d (negative: the
+ * d-th from its end). */
+static int month_day_possible(const struct icalrecurrencetype *rule, int d)
+{
+    static const int longest[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int i;
+
+    if (d < 0)
+        d = -d;
+    if (!HAS(rule->by_month))
+        return d <= 31;
+    for (i = 0; i < ICAL_BY_MONTH_SIZE && rule->by_month[i] != ICAL_RECURRENCE_ARRAY_MAX; i++) {
+        int m = icalrecurrencetype_month_month(rule->by_month[i]);
+        if (m >= 1 && m <= 12 && d <= longest[m - 1])
+            return 1;
+    }
+    return 0;
+}
+
+/* libical looks for the next match by stepping at the rule's frequency, up
+ * to the year 2582: a rule whose filters rarely or never match at a fine
+ * frequency ("FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30") would hold a thread
+ * for minutes. Reminders need none of that, so such rules are refused:
+ * NULL when the rule is bounded, else why not. */
+static const char *bounded_rule(const struct icalrecurrencetype *rule)
+{
+    int i, possible = 0;
+
+    if (rule->freq == ICAL_SECONDLY_RECURRENCE)
+        return "schedule.rrule must not repeat more often than every minute";
+    if (rule->interval > 1000 || rule->count > 5000)
+        return "schedule.rrule: INTERVAL is at most 1000 and COUNT at most 5000";
+    if ((rule->freq == ICAL_MINUTELY_RECURRENCE || rule->freq == ICAL_HOURLY_RECURRENCE)
+        && (HAS(rule->by_month) || HAS(rule->by_month_day) || HAS(rule->by_year_day)
+            || HAS(rule->by_week_no) || HAS(rule->by_set_pos)))
+        return "schedule.rrule: an hourly or minutely rule may filter by BYDAY, BYHOUR and "
+               "BYMINUTE only";
+    if (rule->freq == ICAL_DAILY_RECURRENCE
+        && (HAS(rule->by_year_day) || HAS(rule->by_week_no) || HAS(rule->by_set_pos)))
+        return "schedule.rrule: a daily rule may not use BYYEARDAY, BYWEEKNO or BYSETPOS";
+    if (!HAS(rule->by_month_day))
+        return NULL;
+    for (i = 0; i < ICAL_BY_MONTHDAY_SIZE
+                && rule->by_month_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+        possible |= month_day_possible(rule, rule->by_month_day[i]);
+    return possible ? NULL : "schedule.rrule never fires (no such day in those months)";
+}
+
 /* One rule (without "RRULE:") into sc; its canonical text, or NULL. */
 static const char *parse_rule(apr_pool_t *p, bl_schedule *sc, const char *text,
                               const char **field, const char **err)
 {
     struct icalrecurrencetype rule;
     char *canonical;
-    const char *copy;
+    const char *copy, *message;
 
     if (!strncasecmp(text, "RRULE:", 6))
         text += 6;
@@ -179,9 +229,8 @@ static const char *parse_rule(apr_pool_t *p, bl_schedule *sc, const char *text,
         icalerror_clear_errno();
         return fail(field, err, "schedule.rrule", "schedule.rrule is not a valid RFC 5545 rule");
     }
-    if (rule.freq == ICAL_SECONDLY_RECURRENCE)
-        return fail(field, err, "schedule.rrule",
-                    "schedule.rrule must not repeat more often than every minute");
+    if ((message = bounded_rule(&rule)) != NULL)
+        return fail(field, err, "schedule.rrule", message);
     if (sc->nrules >= BL_SCHEDULE_MAX_RULES)
         return fail(field, err, "schedule.rrule", "schedule.rrule has too many rules");
     canonical = icalrecurrencetype_as_string_r(&rule);
