@@ -259,6 +259,15 @@ typedef void bl_task_fn(server_rec *s, void *data, apr_pool_t *pool);
 int bl_task_register(apr_pool_t *pconf, server_rec *s, const char *name,
                      apr_interval_time_t interval, bl_task_fn *fn, void *data);
 
+/* ---------------------------------------------------------------- trace */
+
+/* The W3C traceparent for calls this request makes to outside services
+ * (bl_http_request.traceparent): the caller's trace, or one the request
+ * started, with the request's own span as parent. The trace id is in the
+ * environment as BL_TRACE_ID for log formats. NULL only when no random
+ * bytes could be had (http_client then starts a trace of its own). */
+const char *bl_traceparent(request_rec *r);
+
 /* ---------------------------------------------------------------- config */
 
 /* Settings other modules read (from BeautifulPublicBaseURL etc.). */

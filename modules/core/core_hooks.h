@@ -17,6 +17,7 @@
 #define BL_NOTE_ERROR_MESSAGE "bl-error-message"
 #define BL_NOTE_ERROR_DETAILS "bl-error-details"
 #define BL_ENV_REQUEST_ID     "BL_REQUEST_ID"
+#define BL_ENV_TRACE_ID       "BL_TRACE_ID"
 
 /* Per-request state of core, in r->request_config. */
 typedef struct {
@@ -82,5 +83,8 @@ void bl_redis_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* echo.c — "beautiful-echo", test-only (BeautifulTestEcho On). */
 int bl_echo_handler(request_rec *r);
+
+/* trace.c */
+int bl_trace_post_read_request(request_rec *r);
 
 #endif

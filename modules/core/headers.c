@@ -13,7 +13,7 @@
 APLOG_USE_MODULE(beautiful_core);
 
 #define BL_CORS_METHODS "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-#define BL_CORS_HEADERS "Authorization, Content-Type, X-Request-ID"
+#define BL_CORS_HEADERS "Authorization, Content-Type, X-Request-ID, traceparent, tracestate"
 #define BL_CORS_MAX_AGE "600"
 
 /* ---------------------------------------------------------------- request id */

@@ -80,6 +80,8 @@ static void core_register_hooks(apr_pool_t *p)
     /* request order: post_read_request, header_parser, authn, fixups, handler */
     ap_hook_post_read_request(bl_headers_post_read_request, NULL, NULL,
                               APR_HOOK_REALLY_FIRST);
+    ap_hook_post_read_request(bl_trace_post_read_request, NULL, NULL,
+                              APR_HOOK_REALLY_FIRST);
     ap_hook_post_read_request(bl_proxy_post_read_request, after_remoteip, NULL,
                               APR_HOOK_FIRST);
     ap_hook_header_parser(bl_headers_header_parser, NULL, NULL, APR_HOOK_FIRST);
