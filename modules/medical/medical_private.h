@@ -37,7 +37,16 @@ const medical_master_key *medical_key(const medical_conf *c, int version);
 typedef int medical_route_fn(request_rec *r, apr_table_t *params);
 
 medical_route_fn medical_upload, medical_list, medical_get, medical_update,
-    medical_delete, medical_download, medical_access_log;
+    medical_delete, medical_download, medical_access_log, medical_share,
+    medical_list_shares, medical_unshare, medical_emergency, medical_link_create,
+    medical_link_revoke, medical_link_get, medical_link_download;
+
+/* Streams the file of a row shaped like MEDICAL_SQL_FOR_DOWNLOAD's
+ * (columns 1..10: storage key ... record id): unwraps the key, verifies
+ * every chunk and the hash, writes the audit row (action, details) and
+ * sends. Returns OK after answering. */
+int medical_send_file(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, const char *action,
+                      const char *details_json);
 
 /* ---------------------------------------------------------------- SQL */
 
@@ -53,6 +62,17 @@ extern const bl_statement medical_statements[];
 #define MEDICAL_SQL_FOR_DOWNLOAD  "medical_for_download"
 #define MEDICAL_SQL_ACCESS_LOG    "medical_access_log"
 #define MEDICAL_SQL_ACCESS_COUNT  "medical_access_count"
+#define MEDICAL_SQL_CHECK_EXPIRY  "medical_check_expiry"
+#define MEDICAL_SQL_FIND_USER     "medical_find_user"
+#define MEDICAL_SQL_SHARE_UPSERT  "medical_share_upsert"
+#define MEDICAL_SQL_SHARE_LIST    "medical_share_list"
+#define MEDICAL_SQL_SHARE_REVOKE  "medical_share_revoke"
+#define MEDICAL_SQL_EMERGENCY     "medical_emergency"
+#define MEDICAL_SQL_LINK_INSERT   "medical_link_insert"
+#define MEDICAL_SQL_LINK_REVOKE   "medical_link_revoke"
+#define MEDICAL_SQL_LINK_LOOKUP   "medical_link_lookup"
+#define MEDICAL_SQL_LINK_FAIL     "medical_link_fail"
+#define MEDICAL_SQL_LINK_USE      "medical_link_use"
 
 /* The medical_record_type values, NULL-terminated. */
 extern const char *const medical_record_types[];
@@ -70,6 +90,10 @@ int medical_access(request_rec *r, ap_dbd_t *db, const char *record_id,
 /* Answers 404 for an id the caller cannot see, 403 when they can see the
  * record but not do this (access non-NULL). */
 int medical_refuse(request_rec *r, const char *access, const char *what);
+
+/* The body's expires_at: RFC 3339, in the future, at most a year ahead;
+ * NULL after answering 400 (or 503). */
+const char *medical_take_expiry(request_rec *r, ap_dbd_t *db, json_object *body);
 
 /* The :id parameter when it is a UUID, else NULL after answering 404. */
 const char *medical_record_id(request_rec *r, apr_table_t *params);

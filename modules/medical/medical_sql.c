@@ -36,6 +36,21 @@ APLOG_USE_MODULE(beautiful_medical);
     "AND e.expires_at > now() LIMIT 1) e ON true "
 #define ACCESS_PARAMS "WITH q AS (SELECT %s::uuid AS uid, %s::uuid AS rid) "
 
+/* A share s with its grantee u. */
+#define SHARE_JSON \
+    "json_build_object('id', s.id, 'record_id', s.record_id, " \
+    "'shared_with', json_build_object('id', u.id, 'email', u.email, " \
+    "'first_name', u.first_name, 'last_name', u.last_name, 'role', u.role), " \
+    "'access_level', s.access_level, 'note', s.note, " \
+    "'expires_at', " TS("s.expires_at") ", 'revoked_at', " TS("s.revoked_at") ", " \
+    "'created_at', " TS("s.created_at") ", " \
+    "'active', s.revoked_at IS NULL AND s.expires_at > now())"
+
+#define LINK_JSON \
+    "json_build_object('id', id, 'record_id', record_id, 'expires_at', " TS("expires_at") ", " \
+    "'max_uses', max_uses, 'uses', uses, 'has_passcode', passcode_hash IS NOT NULL, " \
+    "'created_at', " TS("created_at") ")"
+
 const bl_statement medical_statements[] = {
     {MEDICAL_SQL_INSERT,
      "INSERT INTO medical_records (id, owner_id, title, description, record_type, "
@@ -88,6 +103,8 @@ const bl_statement medical_statements[] = {
     /* (rid, rid) */
     {MEDICAL_SQL_REVOKE_ALL,
      "WITH s AS (UPDATE medical_record_shares SET revoked_at = now() "
+     "WHERE record_id = %s::uuid AND revoked_at IS NULL RETURNING 1), "
+     "l AS (UPDATE medical_share_links SET revoked_at = now(), revoke_reason = 'record_deleted' "
      "WHERE record_id = %s::uuid AND revoked_at IS NULL RETURNING 1) "
      "UPDATE medical_record_emergency_access SET revoked_at = now() "
      "WHERE record_id = %s::uuid AND revoked_at IS NULL"},
@@ -97,7 +114,7 @@ const bl_statement medical_statements[] = {
     {MEDICAL_SQL_FOR_DOWNLOAD,
      ACCESS_PARAMS "SELECT a.* FROM (SELECT " ACCESS_EXPR " AS access, r.storage_key, "
      "r.content_type, r.size_bytes, encode(r.sha256, 'hex'), encode(r.wrapped_key, 'hex'), "
-     "r.key_version, encode(r.nonce_prefix, 'hex'), r.chunk_size, r.original_filename "
+     "r.key_version, encode(r.nonce_prefix, 'hex'), r.chunk_size, r.original_filename, r.id "
      ACCESS_FROM ") a WHERE a.access IS NOT NULL"},
     /* (rid, uid, limit, offset) -> entries json: the owner's view. */
     {MEDICAL_SQL_ACCESS_LOG,
@@ -117,6 +134,87 @@ const bl_statement medical_statements[] = {
     {MEDICAL_SQL_ACCESS_COUNT,
      "SELECT count(*) FROM audit_logs WHERE resource_type = 'medical_record' "
      "AND resource_id = %s"},
+    /* ------------------------------------------------------------ shares */
+    /* (t, t) -> whether t is ahead, at most a year */
+    {MEDICAL_SQL_CHECK_EXPIRY,
+     "SELECT %s::timestamptz > now() AND %s::timestamptz <= now() + interval '366 days'"},
+    /* (user id or NULL, email or NULL) -> id of an active account */
+    {MEDICAL_SQL_FIND_USER,
+     "SELECT id FROM users WHERE (id = %s::uuid OR lower(email) = lower(%s)) "
+     "AND is_active AND deleted_at IS NULL LIMIT 1"},
+    /* (rid, owner, grantee, level, expires, note) -> json, created. A live
+     * share (unrevoked, even if expired) is renewed in place. */
+    {MEDICAL_SQL_SHARE_UPSERT,
+     "WITH rec AS (SELECT id FROM medical_records WHERE id = %s::uuid AND owner_id = %s::uuid "
+     "AND deleted_at IS NULL), "
+     "s AS (INSERT INTO medical_record_shares (record_id, shared_with_id, access_level, "
+     "expires_at, note) SELECT rec.id, %s::uuid, %s::share_access_level, %s::timestamptz, %s "
+     "FROM rec ON CONFLICT (record_id, shared_with_id) WHERE revoked_at IS NULL DO UPDATE SET "
+     "access_level = EXCLUDED.access_level, expires_at = EXCLUDED.expires_at, "
+     "note = EXCLUDED.note RETURNING *, (xmax = 0) AS created) "
+     "SELECT " SHARE_JSON "::text, s.created FROM s JOIN users u ON u.id = s.shared_with_id"},
+    /* (uid, rid) -> json array */
+    {MEDICAL_SQL_SHARE_LIST,
+     "SELECT coalesce(json_agg(" SHARE_JSON " ORDER BY s.created_at DESC, s.id), '[]')::text "
+     "FROM medical_records r JOIN medical_record_shares s ON s.record_id = r.id "
+     "JOIN users u ON u.id = s.shared_with_id "
+     "WHERE r.owner_id = %s::uuid AND r.id = %s::uuid AND r.deleted_at IS NULL"},
+    /* (share id, rid, uid) -> grantee */
+    {MEDICAL_SQL_SHARE_REVOKE,
+     "UPDATE medical_record_shares s SET revoked_at = now() FROM medical_records r "
+     "WHERE s.id = %s::uuid AND s.record_id = %s::uuid AND r.id = s.record_id "
+     "AND r.owner_id = %s::uuid AND r.deleted_at IS NULL AND s.revoked_at IS NULL "
+     "RETURNING s.shared_with_id"},
+    /* ------------------------------------------------------------ break-glass */
+    /* (doctor, reason, ip, minutes, rid, doctor) -> json, owner id */
+    {MEDICAL_SQL_EMERGENCY,
+     "WITH g AS (INSERT INTO medical_record_emergency_access (record_id, doctor_id, reason, "
+     "ip_address, expires_at) SELECT r.id, %s::uuid, %s, %s::inet, "
+     "now() + make_interval(mins => %s::int) FROM medical_records r "
+     "WHERE r.id = %s::uuid AND r.deleted_at IS NULL AND r.owner_id <> %s::uuid RETURNING *) "
+     "SELECT json_build_object('id', g.id, 'record_id', g.record_id, 'reason', g.reason, "
+     "'granted_at', " TS("g.granted_at") ", 'expires_at', " TS("g.expires_at") ")::text, "
+     "r.owner_id FROM g JOIN medical_records r ON r.id = g.record_id"},
+    /* ------------------------------------------------------------ share links */
+    /* (token hash, passcode hash, expires, max uses, rid, uid) -> json */
+    {MEDICAL_SQL_LINK_INSERT,
+     "INSERT INTO medical_share_links (record_id, created_by, token_hash, passcode_hash, "
+     "expires_at, max_uses) SELECT r.id, r.owner_id, %s, %s, %s::timestamptz, %s::int "
+     "FROM medical_records r WHERE r.id = %s::uuid AND r.owner_id = %s::uuid "
+     "AND r.deleted_at IS NULL RETURNING " LINK_JSON "::text"},
+    /* (link id, rid, uid) */
+    {MEDICAL_SQL_LINK_REVOKE,
+     "UPDATE medical_share_links l SET revoked_at = now(), revoke_reason = 'owner' "
+     "FROM medical_records r WHERE l.id = %s::uuid AND l.record_id = %s::uuid "
+     "AND r.id = l.record_id AND r.owner_id = %s::uuid AND l.revoked_at IS NULL"},
+    /* (token hash) -> id, passcode hash, live, record id, json */
+    {MEDICAL_SQL_LINK_LOOKUP,
+     "SELECT l.id, l.passcode_hash, (l.revoked_at IS NULL AND l.expires_at > now() "
+     "AND (l.max_uses IS NULL OR l.uses < l.max_uses) AND r.deleted_at IS NULL), r.id, "
+     "json_build_object('record', json_build_object('id', r.id, 'title', r.title, "
+     "'description', r.description, 'record_type', r.record_type, "
+     "'record_date', r.record_date, 'original_filename', r.original_filename, "
+     "'content_type', r.content_type, 'size_bytes', r.size_bytes, "
+     "'sha256', encode(r.sha256, 'hex')), 'expires_at', " TS("l.expires_at") ", "
+     "'uses', l.uses, 'max_uses', l.max_uses)::text "
+     "FROM medical_share_links l JOIN medical_records r ON r.id = l.record_id "
+     "WHERE l.token_hash = %s"},
+    /* (link id) -> failed attempts so far; the fifth revokes */
+    {MEDICAL_SQL_LINK_FAIL,
+     "UPDATE medical_share_links SET failed_passcodes = failed_passcodes + 1, "
+     "revoked_at = CASE WHEN failed_passcodes + 1 >= 5 THEN now() END, "
+     "revoke_reason = CASE WHEN failed_passcodes + 1 >= 5 THEN 'passcode' END "
+     "WHERE id = %s::uuid AND revoked_at IS NULL RETURNING failed_passcodes"},
+    /* (link id) -> the download columns (as MEDICAL_SQL_FOR_DOWNLOAD),
+     * counting one use */
+    {MEDICAL_SQL_LINK_USE,
+     "UPDATE medical_share_links l SET uses = l.uses + 1 FROM medical_records r "
+     "WHERE l.id = %s::uuid AND r.id = l.record_id AND r.deleted_at IS NULL "
+     "AND l.revoked_at IS NULL AND l.expires_at > now() "
+     "AND (l.max_uses IS NULL OR l.uses < l.max_uses) "
+     "RETURNING 'link', r.storage_key, r.content_type, r.size_bytes, encode(r.sha256, 'hex'), "
+     "encode(r.wrapped_key, 'hex'), r.key_version, encode(r.nonce_prefix, 'hex'), "
+     "r.chunk_size, r.original_filename, r.id"},
     {NULL, NULL}
 };
 

@@ -19,6 +19,8 @@
 #define DEFAULT_MAX_UPLOAD (50 * 1024 * 1024)
 #define DEFAULT_CHUNK_SIZE 65536
 #define DEFAULT_EMERGENCY_MINUTES 60
+/* Share-link tokens travel in the path: never into the logs. */
+#define LINK_PREFIX "/api/v1/share-links/"
 
 static bl_router *medical_router;
 
@@ -34,6 +36,14 @@ static const struct {
     {"DELETE", "/medical-records/:id", medical_delete},
     {"GET", "/medical-records/:id/download", medical_download},
     {"GET", "/medical-records/:id/access-log", medical_access_log},
+    {"POST", "/medical-records/:id/share", medical_share},
+    {"GET", "/medical-records/:id/shares", medical_list_shares},
+    {"DELETE", "/medical-records/:id/shares/:share_id", medical_unshare},
+    {"POST", "/medical-records/:id/emergency-access", medical_emergency},
+    {"POST", "/medical-records/:id/share-links", medical_link_create},
+    {"DELETE", "/medical-records/:id/share-links/:link_id", medical_link_revoke},
+    {"GET", "/share-links/:token", medical_link_get},
+    {"GET", "/share-links/:token/download", medical_link_download},
     {NULL, NULL, NULL}
 };
 
@@ -313,13 +323,43 @@ static int medical_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     return OK;
 }
 
+/* "<prefix>[redacted]<rest>" for a string holding a share-link token. */
+static const char *redact(apr_pool_t *p, const char *s)
+{
+    const char *at = s ? strstr(s, LINK_PREFIX) : NULL, *end;
+
+    if (!at)
+        return s;
+    end = at + sizeof(LINK_PREFIX) - 1;
+    end += strcspn(end, " ?#/");
+    return apr_pstrcat(p, apr_pstrmemdup(p, s, (apr_size_t)(at - s)), LINK_PREFIX "[redacted]",
+                       end, NULL);
+}
+
+/* Masks share-link tokens in the request line and URI before the access
+ * log (and anything else logging the request) sees them. */
+static int medical_redact_log(request_rec *r)
+{
+    if (!r->handler || strcmp(r->handler, MEDICAL_HANDLER) != 0)
+        return DECLINED;
+    r->the_request = (char *)redact(r->pool, r->the_request);
+    if (strncmp(r->uri, LINK_PREFIX, sizeof(LINK_PREFIX) - 1) == 0) {
+        r->uri = (char *)redact(r->pool, r->uri);
+        r->unparsed_uri = r->uri;
+        r->parsed_uri.path = r->uri;
+    }
+    return DECLINED;
+}
+
 static void medical_register_hooks(apr_pool_t *p)
 {
     static const char *const succ_dbd_wd[] = {"mod_dbd.c", "mod_watchdog.c", NULL};
+    static const char *const succ_log[] = {"mod_log_config.c", NULL};
 
     (void)p;
     ap_hook_post_config(medical_post_config, NULL, succ_dbd_wd, APR_HOOK_MIDDLE);
     ap_hook_handler(medical_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(medical_redact_log, NULL, succ_log, APR_HOOK_REALLY_FIRST);
 }
 
 AP_DECLARE_MODULE(beautiful_medical) = {

@@ -303,16 +303,36 @@ static void take_row(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, stored_re
     rec->filename = bl_db_get(r, db, row, 9);
 }
 
+int medical_send_file(request_rec *r, ap_dbd_t *db, apr_dbd_row_t *row, const char *action,
+                      const char *details_json)
+{
+    unsigned char dek[BL_AEAD_KEY_LEN], prefix[BL_AEAD_PREFIX_LEN];
+    stored_record rec;
+    int rc;
+
+    memset(&rec, 0, sizeof rec);
+    take_row(r, db, row, &rec);
+    rec.id = bl_db_get(r, db, row, 10);
+    if (unwrap_data_key(r, &rec, dek) != 0)
+        return bl_send_unavailable(r, "storage master key");
+    hex_to_bytes(rec.prefix_hex, prefix, sizeof prefix);
+    if (verify_record(r, &rec, dek, prefix) != 0
+        || medical_audit(r, db, action, rec.id, "success", details_json) != 0) {
+        OPENSSL_cleanse(dek, sizeof dek);
+        return OK;
+    }
+    rc = send_record(r, &rec, dek, prefix);
+    OPENSSL_cleanse(dek, sizeof dek);
+    return rc;
+}
+
 int medical_download(request_rec *r, apr_table_t *params)
 {
     const bl_user *user = bl_require_user(r);
     const char *id, *args[2], *access;
-    unsigned char dek[BL_AEAD_KEY_LEN], prefix[BL_AEAD_PREFIX_LEN];
-    stored_record rec;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
-    int rc;
 
     if (!user || !(id = medical_record_id(r, params)) || !(db = bl_db(r)))
         return OK;
@@ -328,22 +348,7 @@ int medical_download(request_rec *r, apr_table_t *params)
                  "{\"access\":\"view\"}");
         return medical_refuse(r, access, "downloading the file");
     }
-    memset(&rec, 0, sizeof rec);
-    rec.id = id;
-    take_row(r, db, row, &rec);
-    if (unwrap_data_key(r, &rec, dek) != 0)
-        return bl_send_unavailable(r, "storage master key");
-    hex_to_bytes(rec.prefix_hex, prefix, sizeof prefix);
-    if (verify_record(r, &rec, dek, prefix) != 0) {
-        OPENSSL_cleanse(dek, sizeof dek);
-        return OK;
-    }
-    if (medical_audit(r, db, "medical.record.download", id, "success",
-                      apr_psprintf(r->pool, "{\"access\":%s}", bl_json_quote(r->pool, access)))) {
-        OPENSSL_cleanse(dek, sizeof dek);
-        return OK;
-    }
-    rc = send_record(r, &rec, dek, prefix);
-    OPENSSL_cleanse(dek, sizeof dek);
-    return rc;
+    return medical_send_file(r, db, row, "medical.record.download",
+                             apr_psprintf(r->pool, "{\"access\":%s}",
+                                          bl_json_quote(r->pool, access)));
 }

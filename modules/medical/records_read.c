@@ -219,8 +219,12 @@ int medical_delete(request_rec *r, apr_table_t *params)
         return medical_refuse(r, access, "deleting it");
     }
     storage_key = bl_db_get(r, db, row, 0);
-    args[1] = id;
-    if (bl_db_exec(r, db, MEDICAL_SQL_REVOKE_ALL, 2, args) < 0
+    {
+        const char *rids[3] = {id, id, id};
+        if (bl_db_exec(r, db, MEDICAL_SQL_REVOKE_ALL, 3, rids) < 0)
+            return OK;
+    }
+    if (0
         || medical_audit(r, db, "medical.record.delete", id, "success", NULL)
         || bl_db_commit(r, db) != 0)
         return OK;
