@@ -39,7 +39,7 @@ typedef int medical_route_fn(request_rec *r, apr_table_t *params);
 medical_route_fn medical_upload, medical_list, medical_get, medical_update,
     medical_delete, medical_download, medical_access_log, medical_share,
     medical_list_shares, medical_unshare, medical_emergency, medical_link_create,
-    medical_link_revoke, medical_link_get, medical_link_download;
+    medical_link_revoke, medical_link_get, medical_link_download, medical_export;
 
 /* Streams the file of a row shaped like MEDICAL_SQL_FOR_DOWNLOAD's
  * (columns 1..10: storage key ... record id): unwraps the key, verifies
@@ -73,6 +73,7 @@ extern const bl_statement medical_statements[];
 #define MEDICAL_SQL_LINK_LOOKUP   "medical_link_lookup"
 #define MEDICAL_SQL_LINK_FAIL     "medical_link_fail"
 #define MEDICAL_SQL_LINK_USE      "medical_link_use"
+#define MEDICAL_SQL_EXPORT        "medical_export"
 
 /* The medical_record_type values, NULL-terminated. */
 extern const char *const medical_record_types[];

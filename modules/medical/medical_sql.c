@@ -55,9 +55,10 @@ const bl_statement medical_statements[] = {
     {MEDICAL_SQL_INSERT,
      "INSERT INTO medical_records (id, owner_id, title, description, record_type, "
      "record_date, storage_key, original_filename, content_type, size_bytes, sha256, "
-     "wrapped_key, key_version, nonce_prefix, chunk_size) VALUES (%s::uuid, %s::uuid, %s, %s, "
-     "coalesce(%s::medical_record_type, 'other'), %s::date, %s, %s, %s, %s::bigint, "
-     "decode(%s, 'hex'), decode(%s, 'hex'), %s::int, decode(%s, 'hex'), %s::int)"},
+     "wrapped_key, key_version, nonce_prefix, chunk_size, sha1) VALUES (%s::uuid, %s::uuid, "
+     "%s, %s, coalesce(%s::medical_record_type, 'other'), %s::date, %s, %s, %s, %s::bigint, "
+     "decode(%s, 'hex'), decode(%s, 'hex'), %s::int, decode(%s, 'hex'), %s::int, "
+     "decode(%s, 'hex'))"},
     /* (uid, rid) -> access, json */
     {MEDICAL_SQL_GET,
      ACCESS_PARAMS "SELECT a.access, a.json FROM (SELECT " ACCESS_EXPR " AS access, "
@@ -215,6 +216,47 @@ const bl_statement medical_statements[] = {
      "RETURNING 'link', r.storage_key, r.content_type, r.size_bytes, encode(r.sha256, 'hex'), "
      "encode(r.wrapped_key, 'hex'), r.key_version, encode(r.nonce_prefix, 'hex'), "
      "r.chunk_size, r.original_filename, r.id"},
+    /* ------------------------------------------------------------ export */
+    /* (uid, public base URL) -> FHIR R4 Bundle (collection): the Patient
+     * from the caller's profile and a DocumentReference per live record
+     * they own. Nulls are stripped: FHIR has no null values. */
+    {MEDICAL_SQL_EXPORT,
+     "WITH q AS (SELECT %s::uuid AS uid, %s::text AS base), "
+     "me AS (SELECT u.* FROM users u, q WHERE u.id = q.uid), "
+     "patient AS (SELECT jsonb_strip_nulls(jsonb_build_object('resourceType', 'Patient', "
+     "'id', me.id, "
+     "'name', CASE WHEN me.first_name IS NULL AND me.last_name IS NULL THEN NULL ELSE "
+     "jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('family', me.last_name, "
+     "'given', CASE WHEN me.first_name IS NULL THEN NULL "
+     "ELSE jsonb_build_array(me.first_name) END))) END, "
+     "'telecom', jsonb_build_array(jsonb_build_object('system', 'email', 'value', me.email)), "
+     "'gender', CASE me.gender::text WHEN 'male' THEN 'male' WHEN 'female' THEN 'female' "
+     "WHEN 'non_binary' THEN 'other' WHEN 'other' THEN 'other' "
+     "WHEN 'prefer_not_to_say' THEN 'unknown' END, "
+     "'birthDate', me.date_of_birth::text, "
+     "'address', CASE WHEN coalesce(me.city, me.state, me.country) IS NULL THEN NULL ELSE "
+     "jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('city', me.city, "
+     "'state', me.state, 'country', me.country))) END)) AS res FROM me), "
+     "docs AS (SELECT r.created_at, r.id, jsonb_strip_nulls(jsonb_build_object("
+     "'resourceType', 'DocumentReference', 'id', r.id, 'status', 'current', "
+     "'type', jsonb_build_object('text', r.record_type::text), "
+     "'subject', jsonb_build_object('reference', 'urn:uuid:' || r.owner_id), "
+     "'date', " TS("r.created_at") ", 'description', r.title, "
+     "'content', jsonb_build_array(jsonb_build_object('attachment', jsonb_strip_nulls("
+     "jsonb_build_object('contentType', r.content_type, 'size', r.size_bytes, "
+     "'hash', encode(r.sha1, 'base64'), 'title', coalesce(r.original_filename, r.title), "
+     "'url', q.base || '/api/v1/medical-records/' || r.id || '/download', "
+     "'creation', " TS("r.created_at") ")))), "
+     "'context', CASE WHEN r.record_date IS NULL THEN NULL ELSE jsonb_build_object('period', "
+     "jsonb_build_object('start', r.record_date::text)) END)) AS res "
+     "FROM medical_records r, q WHERE r.owner_id = q.uid AND r.deleted_at IS NULL) "
+     "SELECT jsonb_build_object('resourceType', 'Bundle', 'id', gen_random_uuid(), "
+     "'type', 'collection', 'timestamp', " TS("now()") ", "
+     "'entry', jsonb_build_array(jsonb_build_object('fullUrl', 'urn:uuid:' || "
+     "(SELECT id FROM me), 'resource', (SELECT res FROM patient))) || coalesce((SELECT "
+     "jsonb_agg(jsonb_build_object('fullUrl', 'urn:uuid:' || d.id, 'resource', d.res) "
+     "ORDER BY d.created_at DESC, d.id) FROM docs d), '[]'::jsonb))::text, "
+     "(SELECT count(*) FROM docs)"},
     {NULL, NULL}
 };
 

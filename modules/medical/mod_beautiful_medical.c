@@ -31,6 +31,7 @@ static const struct {
 } medical_routes[] = {
     {"POST", "/medical-records", medical_upload},
     {"GET", "/medical-records", medical_list},
+    {"GET", "/medical-records/export", medical_export},
     {"GET", "/medical-records/:id", medical_get},
     {"PUT", "/medical-records/:id", medical_update},
     {"DELETE", "/medical-records/:id", medical_delete},

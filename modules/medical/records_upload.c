@@ -50,8 +50,9 @@ typedef struct {
     unsigned char prefix[BL_AEAD_PREFIX_LEN];
     medical_writer *writer;
     bl_aead_stream *enc;
-    EVP_MD_CTX *sha;
+    EVP_MD_CTX *sha, *sha1_ctx;
     unsigned char sha256[BL_SHA256_LEN];
+    unsigned char sha1[20];
     bl_text_check text;
     unsigned char head[BL_DOCSNIFF_HEAD];
     apr_size_t head_len;
@@ -95,7 +96,9 @@ static apr_status_t upload_cleanup(void *data)
     OPENSSL_cleanse(u->dek, sizeof u->dek);
     if (u->sha)
         EVP_MD_CTX_free(u->sha);
-    u->sha = NULL;
+    if (u->sha1_ctx)
+        EVP_MD_CTX_free(u->sha1_ctx);
+    u->sha = u->sha1_ctx = NULL;
     return APR_SUCCESS;
 }
 
@@ -121,7 +124,10 @@ static int file_begin(upload *u)
     u->enc = bl_aead_encryptor(r->pool, u->dek, u->prefix, (size_t)u->conf->chunk_size,
                                write_ciphertext, u);
     u->sha = EVP_MD_CTX_new();
-    if (!u->enc || !u->sha || EVP_DigestInit_ex(u->sha, EVP_sha256(), NULL) != 1)
+    u->sha1_ctx = EVP_MD_CTX_new();
+    /* SHA-1 only for FHIR's Attachment.hash; SHA-256 guards the file. */
+    if (!u->enc || !u->sha || !u->sha1_ctx || EVP_DigestInit_ex(u->sha, EVP_sha256(), NULL) != 1
+        || EVP_DigestInit_ex(u->sha1_ctx, EVP_sha1(), NULL) != 1)
         return fail_storage(u);
     bl_text_check_init(&u->text);
     u->file_started = 1;
@@ -166,7 +172,7 @@ static int file_bytes(upload *u, const char *data, apr_size_t len)
         if (u->head_len == sizeof u->head && decide_type(u))
             return 1;
     }
-    if (EVP_DigestUpdate(u->sha, data, len) != 1)
+    if (EVP_DigestUpdate(u->sha, data, len) != 1 || EVP_DigestUpdate(u->sha1_ctx, data, len) != 1)
         return fail_storage(u);
     if (bl_aead_update(u->enc, data, len) != 0)
         return fail_storage(u);
@@ -179,7 +185,8 @@ static int file_end(upload *u)
         return 1;
     if (strcmp(u->mime, "text/plain") == 0 && !bl_text_check_ok(&u->text))
         return refuse_type(u);
-    if (bl_aead_final(u->enc) != 0 || EVP_DigestFinal_ex(u->sha, u->sha256, NULL) != 1)
+    if (bl_aead_final(u->enc) != 0 || EVP_DigestFinal_ex(u->sha, u->sha256, NULL) != 1
+        || EVP_DigestFinal_ex(u->sha1_ctx, u->sha1, NULL) != 1)
         return fail_storage(u);
     u->file_done = 1;
     return 0;
@@ -409,7 +416,7 @@ static int save_record(upload *u, const bl_user *user)
     request_rec *r = u->r;
     unsigned char wrapped[BL_AEAD_WRAPPED_LEN];
     const char *aad = medical_key_aad(r->pool, u->record_id, u->master->version);
-    const char *args[15], *json = NULL, *access;
+    const char *args[16], *json = NULL, *access;
     ap_dbd_t *db;
 
     if (bl_aead_wrap_key(u->master->key, (const unsigned char *)aad, strlen(aad), u->dek,
@@ -434,9 +441,10 @@ static int save_record(upload *u, const bl_user *user)
     args[12] = apr_itoa(r->pool, u->master->version);
     args[13] = bl_hex(r->pool, u->prefix, sizeof u->prefix);
     args[14] = apr_itoa(r->pool, u->conf->chunk_size);
+    args[15] = bl_hex(r->pool, u->sha1, sizeof u->sha1);
     if (bl_db_begin(r, db) != 0)
         goto undo;
-    if (bl_db_exec(r, db, MEDICAL_SQL_INSERT, 15, args) != 1
+    if (bl_db_exec(r, db, MEDICAL_SQL_INSERT, 16, args) != 1
         || medical_audit(r, db, "medical.record.create", u->record_id, "success",
                          apr_psprintf(r->pool, "{\"size_bytes\":%s,\"content_type\":%s}",
                                       args[9], bl_json_quote(r->pool, u->mime))) != 0

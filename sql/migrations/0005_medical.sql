@@ -1,6 +1,13 @@
 -- 0005_medical: share links for medical records (mod_beautiful_medical)
 -- and the tamper-evident sealing of audit_logs (mod_beautiful_core).
 
+-- ================================================================ records
+
+-- SHA-1 of the plaintext, for FHIR's Attachment.hash in the export (the
+-- integrity check on download stays SHA-256). NULL for records from before.
+ALTER TABLE medical_records ADD COLUMN sha1 bytea;
+ALTER TABLE medical_records ADD CONSTRAINT medical_records_sha1_length CHECK (octet_length(sha1) = 20);
+
 -- ================================================================ share links
 
 -- Like SMART Health Links: a random token in a URL lets anyone holding it
