@@ -84,13 +84,13 @@ sub med_upload {
     my $filename = $opt{filename};
     utf8::encode($filename) if defined $filename;
     if ($opt{raw}) {
-        return bl_request(POST => '/api/v1/medical-records', token => $user->{token},
+        return bl_request(POST => ($opt{base} // '') . '/api/v1/medical-records', token => $user->{token},
                           body => $data, content_type => 'application/octet-stream',
                           query => { %fields, (defined $filename ? (filename => $filename) : ()) },
                           timeout => 120);
     }
     my ($body, $ct) = med_multipart(fields => \%fields, file => $data, filename => $opt{filename});
-    return bl_request(POST => '/api/v1/medical-records', token => $user->{token},
+    return bl_request(POST => ($opt{base} // '') . '/api/v1/medical-records', token => $user->{token},
                       body => $body, content_type => $ct, timeout => 120);
 }
 

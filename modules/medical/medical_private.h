@@ -17,8 +17,23 @@ typedef struct {
     unsigned char key[BL_AEAD_KEY_LEN];
 } medical_master_key;
 
+typedef enum {
+    MEDICAL_STORAGE_UNSET = 0,
+    MEDICAL_STORAGE_LOCAL,
+    MEDICAL_STORAGE_S3
+} medical_storage_kind;
+
 typedef struct {
+    const char *endpoint;                   /* base URL, no trailing slash */
+    const char *host;                       /* host[:port] as signed */
+    const char *region, *bucket;
+    const char *access_key_id, *secret_access_key;
+} medical_s3;
+
+typedef struct {
+    medical_storage_kind storage;           /* BeautifulMedicalStorage */
     const char *storage_dir;                /* BeautifulMedicalStorage local DIR */
+    medical_s3 *s3;                         /* BeautifulMedicalS3(Credentials) */
     apr_off_t max_upload;                   /* BeautifulMedicalMaxUpload (bytes) */
     int chunk_size;                         /* BeautifulMedicalChunkSize (bytes) */
     int emergency_minutes;                  /* BeautifulMedicalEmergencyMinutes */

@@ -11,6 +11,8 @@
 #include <http_protocol.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
+#include <apr_uri.h>
+#include "http_client.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +66,9 @@ static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     const medical_conf *base = basev, *add = addv;
     medical_conf *c = apr_pcalloc(p, sizeof *c);
 
+    c->storage = add->storage ? add->storage : base->storage;
     c->storage_dir = add->storage_dir ? add->storage_dir : base->storage_dir;
+    c->s3 = add->s3 ? add->s3 : base->s3;
     c->max_upload = add->max_upload ? add->max_upload : base->max_upload;
     c->chunk_size = add->chunk_size ? add->chunk_size : base->chunk_size;
     c->emergency_minutes = add->emergency_minutes ? add->emergency_minutes
@@ -75,6 +79,8 @@ static void *merge_server_conf(apr_pool_t *p, void *basev, void *addv)
 
 static void apply_defaults(apr_pool_t *p, medical_conf *c)
 {
+    if (!c->storage)
+        c->storage = MEDICAL_STORAGE_LOCAL;
     if (!c->storage_dir)
         c->storage_dir = ap_server_root_relative(p, "uploads/medical");
     if (!c->max_upload)
@@ -137,13 +143,66 @@ static long parse_number(const char *arg, long min, long max)
     return v;
 }
 
-/* BeautifulMedicalStorage local DIR */
+/* BeautifulMedicalStorage local DIR | s3 */
 static const char *cmd_storage(cmd_parms *cmd, void *dc, const char *kind, const char *arg)
 {
+    medical_conf *c = cmd_conf(cmd);
+
     (void)dc;
-    if (strcmp(kind, "local") != 0)
-        return "BeautifulMedicalStorage: the backend is \"local DIR\"";
-    cmd_conf(cmd)->storage_dir = ap_server_root_relative(cmd->pool, arg);
+    if (strcmp(kind, "local") == 0 && arg) {
+        c->storage = MEDICAL_STORAGE_LOCAL;
+        c->storage_dir = ap_server_root_relative(cmd->pool, arg);
+        return NULL;
+    }
+    if (strcmp(kind, "s3") == 0 && !arg) {
+        c->storage = MEDICAL_STORAGE_S3;
+        return NULL;
+    }
+    return "BeautifulMedicalStorage takes \"local DIR\" or \"s3\"";
+}
+
+static medical_s3 *s3_conf(cmd_parms *cmd)
+{
+    medical_conf *c = cmd_conf(cmd);
+
+    if (!c->s3)
+        c->s3 = apr_pcalloc(cmd->pool, sizeof *c->s3);
+    return c->s3;
+}
+
+/* BeautifulMedicalS3 ENDPOINT REGION BUCKET (path-style addressing) */
+static const char *cmd_s3(cmd_parms *cmd, void *dc, const char *endpoint, const char *region,
+                          const char *bucket)
+{
+    medical_s3 *s3 = s3_conf(cmd);
+    apr_uri_t uri;
+    size_t len = strlen(endpoint);
+
+    (void)dc;
+    while (len > 0 && endpoint[len - 1] == '/')
+        len--;
+    s3->endpoint = apr_pstrndup(cmd->pool, endpoint, len);
+    if (apr_uri_parse(cmd->pool, s3->endpoint, &uri) != APR_SUCCESS || !uri.hostname
+        || !uri.scheme || (strcmp(uri.scheme, "http") != 0 && strcmp(uri.scheme, "https") != 0))
+        return "BeautifulMedicalS3: the endpoint is an http(s) URL";
+    s3->host = uri.port_str ? apr_pstrcat(cmd->pool, uri.hostname, ":", uri.port_str, NULL)
+                            : uri.hostname;
+    s3->region = region;
+    s3->bucket = bucket;
+    if (!*region || !*bucket || strchr(bucket, '/'))
+        return "BeautifulMedicalS3: give a region and a bucket name";
+    return NULL;
+}
+
+/* BeautifulMedicalS3Credentials ACCESS_KEY_ID SECRET_ACCESS_KEY */
+static const char *cmd_s3_credentials(cmd_parms *cmd, void *dc, const char *id,
+                                      const char *secret)
+{
+    medical_s3 *s3 = s3_conf(cmd);
+
+    (void)dc;
+    s3->access_key_id = id;
+    s3->secret_access_key = secret;
     return NULL;
 }
 
@@ -238,8 +297,12 @@ static const char *cmd_master_key(cmd_parms *cmd, void *dc, const char *version,
 }
 
 static const command_rec medical_cmds[] = {
-    AP_INIT_TAKE2("BeautifulMedicalStorage", cmd_storage, NULL, RSRC_CONF,
-                  "local DIR: where encrypted record files are stored"),
+    AP_INIT_TAKE12("BeautifulMedicalStorage", cmd_storage, NULL, RSRC_CONF,
+                   "local DIR | s3: where encrypted record files are stored"),
+    AP_INIT_TAKE3("BeautifulMedicalS3", cmd_s3, NULL, RSRC_CONF,
+                  "ENDPOINT REGION BUCKET of the S3-compatible object storage"),
+    AP_INIT_TAKE2("BeautifulMedicalS3Credentials", cmd_s3_credentials, NULL, RSRC_CONF,
+                  "ACCESS_KEY_ID SECRET_ACCESS_KEY for the object storage"),
     AP_INIT_TAKE1("BeautifulMedicalMaxUpload", cmd_max_upload, NULL, RSRC_CONF,
                   "Largest record file accepted, in bytes (default 52428800)"),
     AP_INIT_TAKE1("BeautifulMedicalChunkSize", cmd_chunk_size, NULL, RSRC_CONF,
@@ -303,6 +366,13 @@ static int medical_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     for (vs = s; vs; vs = vs->next) {
         medical_conf *c = ap_get_module_config(vs->module_config, &beautiful_medical_module);
         apply_defaults(pconf, c);
+        if (c->storage == MEDICAL_STORAGE_S3
+            && (!c->s3 || !c->s3->endpoint || !c->s3->access_key_id)) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, vs, "mod_beautiful_medical: "
+                         "BeautifulMedicalStorage s3 needs BeautifulMedicalS3 and "
+                         "BeautifulMedicalS3Credentials");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
         if (vs == s) {
             medical_storage_init(ptemp, s, c);
             if (!medical_newest_key(c))
@@ -312,6 +382,7 @@ static int medical_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
         }
     }
     bl_db_prepare_all(s, medical_statements);
+    bl_http_global_init();
     medical_router = bl_router_create(pconf);
     for (i = 0; medical_routes[i].method; i++) {
         if (bl_router_add(medical_router, medical_routes[i].method, medical_routes[i].pattern,

@@ -183,9 +183,11 @@ static int verify_record(request_rec *r, const stored_record *rec, const unsigne
         return bl_send_unavailable(r, "decryption"), -1;
     }
     rc = medical_storage_read(r, rec->storage_key, 0, read_into_decryptor, &d);
-    if (rc != 0)
-        why = "the stored file is missing or unreadable";
-    else if (bl_aead_final(d.dec) != 0)
+    if (rc != 0) {
+        EVP_MD_CTX_free(d.sha);
+        return bl_send_unavailable(r, "storage"), -1;
+    }
+    if (bl_aead_final(d.dec) != 0)
         why = bl_aead_error(d.dec);
     else if (EVP_DigestFinal_ex(d.sha, digest, NULL) != 1)
         why = "hash failure";
