@@ -80,6 +80,8 @@ int bl_health_redis_ok(request_rec *r);
 /* partitions.c — the watchdog task keeping monthly partitions ahead.
  * Called from a post_config ordered before mod_dbd's and mod_watchdog's. */
 int bl_partitions_post_config(apr_pool_t *pconf, server_rec *s);
+/* audit_seal.c: the background task sealing new audit_logs rows. */
+int bl_audit_seal_post_config(apr_pool_t *pconf, server_rec *s);
 
 /* headers.c — 1 for a CORS preflight (OPTIONS with
  * Access-Control-Request-Method). */

@@ -38,6 +38,8 @@ static int core_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     bl_http_global_init();
     if ((rv = bl_partitions_post_config(pconf, s)) != OK)
         return rv;
+    if ((rv = bl_audit_seal_post_config(pconf, s)) != OK)
+        return rv;
     return bl_metrics_post_config(pconf, s) == APR_SUCCESS ? OK
                                                            : HTTP_INTERNAL_SERVER_ERROR;
 }

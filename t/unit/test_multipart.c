@@ -170,6 +170,127 @@ START_TEST(malformed_parts)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------ streaming */
+
+typedef struct {
+    apr_pool_t *p;
+    int begins, ends;
+    char names[4][32];
+    char *data[4];
+    size_t len[4];
+    int stop_at_data;           /* abort on the first data of this part (1-based), 0: never */
+} collected;
+
+static int c_begin(void *ctx, const bl_multipart_part *part)
+{
+    collected *c = ctx;
+
+    ck_assert_int_lt(c->begins, 4);
+    apr_cpystrn(c->names[c->begins], part->name, sizeof c->names[0]);
+    c->data[c->begins] = apr_pcalloc(c->p, 1 << 20);
+    c->len[c->begins] = 0;
+    c->begins++;
+    return 0;
+}
+
+static int c_data(void *ctx, const char *data, size_t len, apr_off_t offset)
+{
+    collected *c = ctx;
+    int i = c->begins - 1;
+
+    (void)offset;
+    if (c->stop_at_data == c->begins)
+        return 1;
+    ck_assert_uint_le(c->len[i] + len, 1 << 20);
+    memcpy(c->data[i] + c->len[i], data, len);
+    c->len[i] += len;
+    return 0;
+}
+
+static int c_end(void *ctx)
+{
+    collected *c = ctx;
+
+    c->ends++;
+    return 0;
+}
+
+static const bl_multipart_callbacks c_callbacks = {c_begin, c_data, c_end};
+
+/* The same body fed in pieces of every size from 1 byte up: the parts come
+ * out whole and unchanged, however the delimiter is split. */
+START_TEST(stream_any_split)
+{
+    static const char head[] =
+        "preamble" CRLF "--XyZ" CRLF
+        "Content-Disposition: form-data; name=\"title\"" CRLF CRLF "Hello" CRLF
+        "--XyZ" CRLF
+        "Content-Disposition: form-data; name=\"file\"; filename=\"a.bin\"" CRLF CRLF;
+    static const char tail[] = CRLF "--XyZ--" CRLF "epilogue";
+    size_t file_len = 70000, total, step, i;
+    char *body, *file;
+
+    file = apr_palloc(pool, file_len);
+    for (i = 0; i < file_len; i++)
+        file[i] = (i % 97 == 0) ? '\r' : (i % 89 == 0) ? '\n' : (i % 83 == 0) ? '-' : (char)('a' + i % 26);
+    /* Near-delimiters inside the data. */
+    memcpy(file + 1000, "\r\n--XyY", 7);
+    memcpy(file + 5000, "\r\n--Xy", 6);
+    total = strlen(head) + file_len + strlen(tail);
+    body = apr_palloc(pool, total);
+    memcpy(body, head, strlen(head));
+    memcpy(body + strlen(head), file, file_len);
+    memcpy(body + strlen(head) + file_len, tail, strlen(tail));
+
+    for (step = 1; step <= total; step = step < 16 ? step + 1 : step * 3) {
+        collected c;
+        bl_multipart_stream *s;
+        size_t off;
+
+        memset(&c, 0, sizeof c);
+        c.p = pool;
+        s = bl_multipart_stream_create(pool, "XyZ", 4, &c_callbacks, &c);
+        ck_assert_ptr_nonnull(s);
+        for (off = 0; off < total; off += step)
+            ck_assert_int_eq(bl_multipart_feed(s, body + off, total - off < step ? total - off : step), 0);
+        ck_assert_int_eq(bl_multipart_finish(s), 0);
+        ck_assert_int_eq(c.begins, 2);
+        ck_assert_int_eq(c.ends, 2);
+        ck_assert_str_eq(c.names[0], "title");
+        ck_assert_uint_eq(c.len[0], 5);
+        ck_assert_mem_eq(c.data[0], "Hello", 5);
+        ck_assert_str_eq(c.names[1], "file");
+        ck_assert_uint_eq(c.len[1], file_len);
+        ck_assert_mem_eq(c.data[1], file, file_len);
+    }
+}
+END_TEST
+
+START_TEST(stream_truncated_and_aborted)
+{
+    static const char body[] = "--b" CRLF "Content-Disposition: form-data; name=\"f\"" CRLF CRLF "some data, longer than a delimiter";
+    collected c;
+    bl_multipart_stream *s;
+
+    memset(&c, 0, sizeof c);
+    c.p = pool;
+    s = bl_multipart_stream_create(pool, "b", 4, &c_callbacks, &c);
+    ck_assert_int_eq(bl_multipart_feed(s, body, strlen(body)), 0);
+    ck_assert_int_eq(bl_multipart_finish(s), BL_MULTIPART_ERROR);
+    ck_assert_str_eq(bl_multipart_stream_error(s), "missing final boundary");
+
+    memset(&c, 0, sizeof c);
+    c.p = pool;
+    c.stop_at_data = 1;
+    s = bl_multipart_stream_create(pool, "b", 4, &c_callbacks, &c);
+    ck_assert_int_eq(bl_multipart_feed(s, body, strlen(body)), BL_MULTIPART_ABORTED);
+    /* Failed once, failed for good. */
+    ck_assert_int_eq(bl_multipart_feed(s, "x", 1), BL_MULTIPART_ABORTED);
+    ck_assert_ptr_null(bl_multipart_stream_create(pool, "", 4, &c_callbacks, &c));
+}
+END_TEST
+
 static Suite *unit_suite(void)
 {
     Suite *s = suite_create("multipart");
@@ -183,6 +304,8 @@ static Suite *unit_suite(void)
     tcase_add_test(tc, too_many_parts);
     tcase_add_test(tc, header_limits);
     tcase_add_test(tc, malformed_parts);
+    tcase_add_test(tc, stream_any_split);
+    tcase_add_test(tc, stream_truncated_and_aborted);
     suite_add_tcase(s, tc);
     return s;
 }
