@@ -379,11 +379,14 @@ bl_httpd_moddir() {
 bl_write_modules_conf() {
     local out=$1 sodir=$2 confdir=$3 testd=${4:-} srcmods=${5:-}
     local moddir; moddir=$(bl_httpd_moddir)
-    local loaded="" so name dep deps="dbd"
+    local loaded="" so name dep deps="dbd" syms
     for so in "$sodir/mod_beautiful_core.so" $(ls "$sodir"/mod_beautiful_*.so 2>/dev/null | grep -v '/mod_beautiful_core\.so$' | sort); do
         [ -f "$so" ] || continue
         name=$(basename "$so" .so); name=${name#mod_beautiful_}
-        if ! nm -D --defined-only "$so" 2>/dev/null | grep -q " beautiful_${name}_module$"; then
+        # Read nm's whole output first: with pipefail, grep -q quitting early
+        # would let SIGPIPE fail the pipeline on a large symbol table.
+        syms=$(nm -D --defined-only "$so" 2>/dev/null || true)
+        if ! grep -q " beautiful_${name}_module$" <<<"$syms"; then
             bl_log "warning: $so has no beautiful_${name}_module symbol: not loaded"
             continue
         fi
