@@ -38,7 +38,7 @@ auth_route_fn auth_register, auth_login, auth_logout, auth_logout_all,
     auth_verify_email, auth_resend_verification, auth_jwks,
     users_get_profile, users_put_profile, users_get_public_profile,
     users_change_password, users_upload_avatar, users_delete_account,
-    admin_list_users, admin_update_user;
+    admin_list_users, admin_update_user, admin_analytics;
 
 /* ---------------------------------------------------------------- SQL */
 
@@ -187,6 +187,7 @@ int auth_run_account_deleted(request_rec *r, ap_dbd_t *db, const char *user_id);
 #define AUTH_SQL_RESET_USE            "auth_reset_use"
 #define AUTH_SQL_RESET_RETIRE         "auth_reset_retire"
 #define AUTH_SQL_ADMIN_LIST           "auth_admin_list"
+#define AUTH_SQL_ADMIN_ANALYTICS      "auth_admin_analytics"
 #define AUTH_SQL_ADMIN_LOCK           "auth_admin_lock"
 #define AUTH_SQL_ADMIN_UPDATE         "auth_admin_update"
 #define AUTH_SQL_CLEANUP              "auth_cleanup"

@@ -54,6 +54,7 @@ static const struct {
     {"DELETE", "/users/account", users_delete_account},
     {"GET", "/admin/users", admin_list_users},
     {"PUT", "/admin/users/:id", admin_update_user},
+    {"GET", "/admin/analytics", admin_analytics},
     {NULL, NULL, NULL}
 };
 
