@@ -63,5 +63,7 @@ extern const bl_statement reminder_scheduler_statements[];
 
 /* One pass: fire due occurrences, then nag / mark missed. */
 void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool);
+/* Shows the scheduler's series on /metrics (at 0) from the child's start. */
+void reminder_metrics_init(void);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include <http_log.h>
 #include <apr_strings.h>
+#include <string.h>
 
 APLOG_USE_MODULE(beautiful_reminder);
 
@@ -127,7 +128,38 @@ typedef struct {
     const reminder_conf *conf;
     time_t now;
     const char *now_text;
+    long max_lag;              /* seconds the most overdue claimed reminder waited */
 } pass_ctx;
+
+/* The scheduler's figures on /metrics. */
+#define SERIES_FIRED  "beautiful_reminders_fired_total{outcome=\"fired\"}"
+#define SERIES_MISSED "beautiful_reminders_fired_total{outcome=\"missed\"}"
+#define SERIES_NAG    "beautiful_reminders_fired_total{outcome=\"nag\"}"
+#define SERIES_LAG    "beautiful_reminder_lag_seconds"
+
+void reminder_metrics_init(void)
+{
+    bl_metrics_count(SERIES_FIRED, 0);
+    bl_metrics_count(SERIES_MISSED, 0);
+    bl_metrics_count(SERIES_NAG, 0);
+    bl_metrics_gauge(SERIES_LAG, 0);
+}
+
+/* After a batch committed: its occurrences by outcome. */
+static void count_fired(const apr_array_header_t *statuses)
+{
+    apr_uint64_t fired = 0, missed = 0;
+    int i;
+
+    for (i = 0; i < statuses->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(statuses, i, const char *), "missed"))
+            missed++;
+        else
+            fired++;
+    }
+    bl_metrics_count(SERIES_FIRED, fired);
+    bl_metrics_count(SERIES_MISSED, missed);
+}
 
 static int plain(pass_ctx *c, const char *sql)
 {
@@ -217,6 +249,8 @@ static int fire_batch(pass_ctx *c)
         int n;
 
         claimed++;
+        if (sc && at && at <= c->now && (long)(c->now - at) > c->max_lag)
+            c->max_lag = (long)(c->now - at);
         if (!sc)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
                          "reminder %s: stored schedule no longer parses (%s): not fired", id,
@@ -255,6 +289,7 @@ static int fire_batch(pass_ctx *c)
         plain(c, "ROLLBACK");
         return -1;
     }
+    count_fired(occ_st);
     return claimed;
 }
 
@@ -275,6 +310,8 @@ static int nag_batch(pass_ctx *c)
         return -1;
     if (apr_dbd_get_row(c->db->driver, c->p, res, &row, 1) == 0)
         handled = atoi(column(c, row, 0));
+    if (handled > 0)
+        bl_metrics_count(SERIES_NAG, (apr_uint64_t)handled);
     return handled;
 }
 
@@ -290,6 +327,7 @@ void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool)
         return;    /* the database is away: the next pass tries again */
     c.now = BL_SEC(bl_server_now(s));
     c.now_text = bl_time_param(pool, apr_time_from_sec(c.now));
+    c.max_lag = 0;
     for (i = 0; i < MAX_BATCHES; i++) {
         if ((n = fire_batch(&c)) < c.conf->batch_size)
             break;
@@ -298,5 +336,6 @@ void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool)
         if ((n = nag_batch(&c)) < c.conf->batch_size)
             break;
     }
+    bl_metrics_gauge(SERIES_LAG, c.max_lag);
     bl_db_close(s, c.db);
 }
