@@ -294,6 +294,16 @@ int bl_refresh_token_ttl(request_rec *r);  /* seconds */
 void bl_metrics_count_notification(const char *channel, const char *outcome);
 void bl_metrics_set_notification_queue(const char *channel, const char *status, long n);
 
+/* A domain module's own series on /metrics, summed across children and
+ * kept across graceful restarts: series is its Prometheus text, "name" or
+ * "name{label=\"value\"}" (at most 95 bytes), with label values from a
+ * fixed set (an enum, a plan code, a model name from config), never from
+ * a request. Counters add n; gauges are set. Safe in requests and in
+ * background tasks; never blocks. At most 256 series in all: updates of
+ * others are dropped and counted in beautiful_metrics_dropped_total. */
+void bl_metrics_count(const char *series, apr_uint64_t n);
+void bl_metrics_gauge(const char *series, apr_int64_t value);
+
 /* ---------------------------------------------------------------- live streams */
 
 /* Server-Sent Events fed by Redis pub/sub (modules/core/stream.c).
