@@ -102,6 +102,7 @@ void bl_redis_child_init(apr_pool_t *pchild, server_rec *s);
 /* stream.c — the child's Redis subscriber and stream registry; directives
  * BeautifulStreamMaxPerChild and BeautifulStreamHeartbeat. */
 void bl_stream_child_init(apr_pool_t *pchild, server_rec *s);
+int bl_stream_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
 const char *bl_cmd_stream_max(cmd_parms *cmd, void *dc, const char *arg);
 const char *bl_cmd_stream_heartbeat(cmd_parms *cmd, void *dc, const char *arg);
 

@@ -32,7 +32,7 @@ typedef struct {
 
 struct bl_google_credentials {
     bl_google_account *account;
-    apr_pool_t *pool;              /* pconf: hash entries for new scopes */
+    apr_pool_t *pool;              /* hash entries for new scopes, under lock */
     apr_thread_mutex_t *lock;
     apr_hash_t *tokens;            /* scope -> cached_token */
 };
@@ -48,8 +48,12 @@ bl_google_credentials *bl_google_credentials_load(apr_pool_t *pconf, const char 
         *err = "cannot create a lock";
         return NULL;
     }
-    c->pool = pconf;
-    c->tokens = apr_hash_make(pconf);
+    /* new scopes are added at run time, under the lock: a pool of their own */
+    if (apr_pool_create(&c->pool, pconf) != APR_SUCCESS) {
+        *err = "cannot create a pool";
+        return NULL;
+    }
+    c->tokens = apr_hash_make(c->pool);
     return c;
 }
 

@@ -84,6 +84,7 @@ static void core_register_hooks(apr_pool_t *p)
 
     ap_hook_optional_fn_retrieve(core_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_pre_config(bl_logformat_pre_config, after_log_config, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(bl_stream_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(core_post_config, NULL, before_dbd_wd, APR_HOOK_MIDDLE);
     ap_hook_child_init(core_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 

@@ -48,6 +48,15 @@ static int stream_max_per_child;                       /* 0: from the MPM */
 static apr_interval_time_t stream_heartbeat = 0;       /* 0: 15 s */
 static int stream_retry_after = 5;
 
+/* Each configuration read starts from the defaults (a graceful restart
+ * without the directive must not keep the old value). */
+int bl_stream_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    stream_max_per_child = 0;
+    stream_heartbeat = 0;
+    return OK;
+}
+
 const char *bl_cmd_stream_max(cmd_parms *cmd, void *dc, const char *arg)
 {
     long v;
@@ -98,7 +107,7 @@ typedef enum { SUB_IDLE = 0, SUB_CONNECTING, SUB_UP, SUB_DOWN } sub_state;
 
 /* Per child: created in child_init, reached by every worker thread. */
 static struct {
-    apr_pool_t *pool;
+    apr_pool_t *pool;          /* the registry's own, under lock */
     apr_thread_mutex_t *lock;  /* everything below */
     apr_thread_cond_t *state_changed;
     apr_hash_t *channels;      /* channel -> stream_client * (list head) */
@@ -324,9 +333,14 @@ void bl_stream_child_init(apr_pool_t *pchild, server_rec *s)
     int threads = 1;
 
     memset(&reg, 0, sizeof(reg));
-    reg.pool = pchild;
+    /* a pool of its own, used only under reg.lock: worker threads never
+     * allocate from the child pool at the same time */
+    if (apr_pool_create(&reg.pool, pchild) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "live streams: cannot create a pool");
+        return;
+    }
     reg.s = s;
-    reg.channels = apr_hash_make(pchild);
+    reg.channels = apr_hash_make(reg.pool);
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
     reg.max = stream_max_per_child > 0 ? stream_max_per_child
                                        : (threads > 1 ? threads / 2 : 1);

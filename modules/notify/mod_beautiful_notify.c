@@ -36,7 +36,7 @@ static void *notify_create_server_conf(apr_pool_t *p, server_rec *s)
     const char *err;
 
     c->enabled = 1;
-    c->interval = apr_time_from_sec(1);
+    c->interval = apr_time_from_msec(500);   /* in-app events within a second */
     c->batch_size = 20;
     c->max_attempts = 5;
     c->backoff_base = apr_time_from_sec(30);
@@ -367,7 +367,7 @@ static const command_rec notify_cmds[] = {
     AP_INIT_FLAG("BeautifulNotifyDelivery", cmd_delivery, NULL, RSRC_CONF,
                  "On (default): this host runs the delivery worker"),
     AP_INIT_TAKE1("BeautifulNotifyInterval", cmd_interval, NULL, RSRC_CONF,
-                  "How often the worker looks for due notifications (default 1s)"),
+                  "How often the worker looks for due notifications (default 500ms)"),
     AP_INIT_TAKE1("BeautifulNotifyBatchSize", cmd_batch_size, NULL, RSRC_CONF,
                   "Notifications claimed per pass (default 20)"),
     AP_INIT_TAKE1("BeautifulNotifyMaxAttempts", cmd_max_attempts, NULL, RSRC_CONF,
