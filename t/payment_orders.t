@@ -13,7 +13,7 @@ require "$FindBin::Bin/payment_helpers.pl";
 our ($KEY_ID, $KEY_SECRET, $WEBHOOK_SECRET, $SUB_PLAN_ID);
 
 plan skip_all => 'mod_beautiful_payment not loaded' unless payment_loaded();
-plan tests => 90;
+plan tests => 91;
 failures_to_stderr();
 
 fake_start();
@@ -241,4 +241,17 @@ my $order;
     unlike $log, qr/\Q$KEY_SECRET\E|\Q$WEBHOOK_SECRET\E/, 'no key secret in the error log';
     unlike $log, qr/[0-9a-f]{64}/, 'no signature in the error log';
     is_deeply [ bl_error_log_crashes($log_mark) ], [], 'no httpd child crashed';
+}
+
+# ---------------------------------------------------------------- trace context
+{
+    # One trace from the caller to Razorpay: the client's trace id travels
+    # on, under a span of the request's own.
+    fake(POST => '/_fake/reset');
+    my $trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    new_order($alice, 'premium_month',
+              headers => { traceparent => "00-$trace-00f067aa0ba902b7-01" });
+    my ($traced) = grep { $_->{path} eq '/v1/orders' } fake_requests();
+    like $traced->{traceparent} // '', qr/^00-$trace-(?!00f067aa0ba902b7)[0-9a-f]{16}-01$/,
+        "the incoming request's trace id reaches Razorpay, with the request's span as parent";
 }

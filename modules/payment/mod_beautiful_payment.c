@@ -436,6 +436,11 @@ static int payment_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
     return OK;
 }
 
+static void payment_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    payment_metrics_init();
+}
+
 static void payment_register_hooks(apr_pool_t *p)
 {
     /* Statements must be registered before mod_dbd prepares them, the
@@ -443,6 +448,7 @@ static void payment_register_hooks(apr_pool_t *p)
     static const char *const succ_dbd_wd[] = {"mod_dbd.c", "mod_watchdog.c", NULL};
 
     ap_hook_post_config(payment_post_config, NULL, succ_dbd_wd, APR_HOOK_MIDDLE);
+    ap_hook_child_init(payment_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(payment_handler, NULL, NULL, APR_HOOK_MIDDLE);
     apr_optional_hook_add("bl_account_deleted", (void (*)(void))payment_account_deleted,
                           NULL, NULL, APR_HOOK_MIDDLE);

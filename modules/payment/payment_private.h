@@ -91,6 +91,11 @@ int payment_send_provider_error(request_rec *r, rzp_outcome outcome);
  * that is not forward changes nothing; a fresh capture puts the receipt
  * in the outbox (bl_outbox_add). Returns 1 changed, 0 unchanged (also:
  * no such payment), -1 after answering. */
+/* A state change on /metrics (beautiful_payments_total{event}); unknown
+ * events are not counted. payment_metrics_init shows every series at 0. */
+void payment_count_event(const char *event);
+void payment_metrics_init(void);
+
 int payment_settle_in_request(request_rec *r, ap_dbd_t *db, const char *payment_id,
                               const char *status, const char *razorpay_payment_id,
                               const char *signature, const char *failure,

@@ -85,6 +85,41 @@ static void request_context(request_rec *r, const char **args)
     args[3] = apr_table_get(r->subprocess_env, "BL_REQUEST_ID");
 }
 
+/* Payment and subscription state changes on /metrics. The states come
+ * from a fixed set (the state machine's), never from a request. */
+static const char *const counted_events[] = {
+    "authorized", "captured", "failed", "refunded",
+    "subscription_authenticated", "subscription_active", "subscription_pending",
+    "subscription_halted", "subscription_cancelled", "subscription_completed",
+    "subscription_expired", NULL
+};
+
+void payment_count_event(const char *event)
+{
+    char series[80];
+    int i;
+
+    for (i = 0; counted_events[i]; i++) {
+        if (!strcmp(counted_events[i], event)) {
+            apr_snprintf(series, sizeof series, "beautiful_payments_total{event=\"%s\"}", event);
+            bl_metrics_count(series, 1);
+            return;
+        }
+    }
+}
+
+void payment_metrics_init(void)
+{
+    char series[80];
+    int i;
+
+    for (i = 0; counted_events[i]; i++) {
+        apr_snprintf(series, sizeof series, "beautiful_payments_total{event=\"%s\"}",
+                     counted_events[i]);
+        bl_metrics_count(series, 0);
+    }
+}
+
 int payment_settle_in_request(request_rec *r, ap_dbd_t *db, const char *payment_id,
                               const char *status, const char *razorpay_payment_id,
                               const char *signature, const char *failure,
@@ -110,6 +145,7 @@ int payment_settle_in_request(request_rec *r, ap_dbd_t *db, const char *payment_
     user = bl_db_get(r, db, row, 2);
     if (!changed || strcmp(changed, "true") != 0)
         return 0;
+    payment_count_event(status);
     if (user && bl_outbox_add(r, db, user, "email", "payment.receipt", bl_db_get(r, db, row, 3),
                               bl_db_get(r, db, row, 4), bl_db_get(r, db, row, 5)) != 0)
         return bl_send_unavailable(r, "database"), -1;
@@ -143,6 +179,7 @@ int payment_subscription_in_request(request_rec *r, ap_dbd_t *db,
     title = bl_db_get(r, db, row, 3);
     if (!changed || strcmp(changed, "true") != 0)
         return 0;
+    payment_count_event(apr_pstrcat(r->pool, "subscription_", status, NULL));
     if (user && title
         && bl_outbox_add(r, db, user, "email", "payment.subscription", title,
                          bl_db_get(r, db, row, 4), bl_db_get(r, db, row, 5)) != 0)
