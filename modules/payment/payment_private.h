@@ -4,6 +4,7 @@
 #define BL_PAYMENT_PRIVATE_H
 
 #include "beautiful.h"
+#include "razorpay_signature.h"
 #include "webhook_event.h"
 
 #include <apr_tables.h>
@@ -75,10 +76,6 @@ rzp_outcome rzp_call(apr_pool_t *p, server_rec *s, const char *traceparent,
                      const char *method, const char *path, json_object *body,
                      json_object **out);
 
-/* Lower-case hex HMAC-SHA256 signature check in constant time:
- * hex(HMAC(secret, msg)) == sig. */
-int payment_signature_ok(const char *secret, const char *msg, apr_size_t len,
-                         const char *sig);
 
 /* Reads a string / integer member (NULL / -1 when absent or mistyped). */
 const char *rzp_string(json_object *o, const char *name);

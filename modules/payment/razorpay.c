@@ -1,11 +1,10 @@
 /* The Razorpay API through common/http_client.h: HTTP Basic with the key
- * id and secret, JSON in and out, bounded retries. Also the signature
- * checks of checkout and webhooks (HMAC-SHA256, constant time).
+ * id and secret, JSON in and out, bounded retries. (The signature checks
+ * are in razorpay_signature.c.)
  *
  * Nothing here logs a body, a key, a signature or a customer detail: only
  * the method, the path, the status and the outcome. */
 #include "payment_private.h"
-#include "hmac.h"
 #include "http_client.h"
 #include "json.h"
 
@@ -75,26 +74,6 @@ rzp_outcome rzp_call(apr_pool_t *p, server_rec *s, const char *traceparent,
         return RZP_BAD_ANSWER;
     }
     return RZP_OK;
-}
-
-int payment_signature_ok(const char *secret, const char *msg, apr_size_t len,
-                         const char *sig)
-{
-    static const char hexdigits[] = "0123456789abcdef";
-    unsigned char mac[BL_SHA256_LEN];
-    char hex[BL_SHA256_LEN * 2 + 1];
-    size_t i;
-
-    if (!secret || !sig || strlen(sig) != BL_SHA256_LEN * 2)
-        return 0;
-    if (!bl_hmac_sha256(secret, strlen(secret), msg, len, mac))
-        return 0;
-    for (i = 0; i < BL_SHA256_LEN; i++) {
-        hex[2 * i] = hexdigits[mac[i] >> 4];
-        hex[2 * i + 1] = hexdigits[mac[i] & 0x0f];
-    }
-    hex[BL_SHA256_LEN * 2] = '\0';
-    return bl_ct_equal(hex, sig, BL_SHA256_LEN * 2);
 }
 
 const char *rzp_string(json_object *o, const char *name)
