@@ -252,6 +252,40 @@ static const char *clip(apr_pool_t *p, const char *s, size_t max)
     return s[i] ? apr_pstrndup(p, s, i) : s;
 }
 
+/* The ledger's figures on /metrics: requests by outcome, tokens, cost. */
+static void count_call(const ai_ledger_entry *e, double cost)
+{
+    const ai_answer *a = e->answer;
+    char series[64];
+
+    apr_snprintf(series, sizeof series, "beautiful_ai_requests_total{outcome=\"%s\"}",
+                 !a ? "triaged" : a->error ? "error" : "answered");
+    bl_metrics_count(series, 1);
+    if (a && a->prompt_tokens > 0)
+        bl_metrics_count("beautiful_ai_tokens_total{kind=\"prompt\"}", (apr_uint64_t)a->prompt_tokens);
+    if (a && a->completion_tokens > 0)
+        bl_metrics_count("beautiful_ai_tokens_total{kind=\"completion\"}",
+                         (apr_uint64_t)a->completion_tokens);
+    if (cost > 0)
+        bl_metrics_count("beautiful_ai_cost_microusd_total", (apr_uint64_t)(cost * 1e6 + 0.5));
+}
+
+void ai_metrics_init(void)
+{
+    static const char *const series[] = {
+        "beautiful_ai_requests_total{outcome=\"answered\"}",
+        "beautiful_ai_requests_total{outcome=\"error\"}",
+        "beautiful_ai_requests_total{outcome=\"triaged\"}",
+        "beautiful_ai_tokens_total{kind=\"prompt\"}",
+        "beautiful_ai_tokens_total{kind=\"completion\"}",
+        "beautiful_ai_cost_microusd_total", NULL
+    };
+    int i;
+
+    for (i = 0; series[i]; i++)
+        bl_metrics_count(series[i], 0);
+}
+
 int ai_ledger_write(request_rec *r, ap_dbd_t *db, const char *user_id, const ai_ledger_entry *e)
 {
     const ai_answer *a = e->answer;
@@ -271,5 +305,8 @@ int ai_ledger_write(request_rec *r, ap_dbd_t *db, const char *user_id, const ai_
     args[9] = e->conversation_id;
     args[10] = cost >= 0 ? apr_psprintf(r->pool, "%.8f", cost) : NULL;
     args[11] = e->triage ? e->triage : "none";
-    return bl_db_exec(r, db, AI_SQL_LEDGER_INSERT, 12, args) < 0 ? -1 : 0;
+    if (bl_db_exec(r, db, AI_SQL_LEDGER_INSERT, 12, args) < 0)
+        return -1;
+    count_call(e, cost);
+    return 0;
 }

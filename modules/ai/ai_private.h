@@ -180,6 +180,9 @@ typedef struct {
 int ai_ledger_write(request_rec *r, ap_dbd_t *db, const char *user_id,
                     const ai_ledger_entry *e);
 
+/* Shows the ledger's series on /metrics (at 0) from the child's start. */
+void ai_metrics_init(void);
+
 /* ---------------------------------------------------------------- helpers */
 
 /* The system prompt of the assistant (the server's own). */

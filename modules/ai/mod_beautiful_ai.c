@@ -533,12 +533,18 @@ static int ai_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     return OK;
 }
 
+static void ai_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    ai_metrics_init();
+}
+
 static void ai_register_hooks(apr_pool_t *p)
 {
     /* Statements must be registered before mod_dbd prepares them. */
     static const char *const succ_dbd[] = {"mod_dbd.c", NULL};
 
     ap_hook_post_config(ai_post_config, NULL, succ_dbd, APR_HOOK_MIDDLE);
+    ap_hook_child_init(ai_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ai_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

@@ -61,6 +61,9 @@ bl_stack_vars() {
     BL_CORS_ORIGINS=${BL_CORS_ORIGINS:-http://localhost:3000}
     BL_DB_PARAMS="host=$BL_PG_SOCKET_DIR port=$BL_PG_PORT dbname=beautiful user=beautiful"
     PGHOST=$BL_PG_SOCKET_DIR PGPORT=$BL_PG_PORT PGDATABASE=beautiful PGUSER=beautiful
+    # Payments: the test stack's loopback Razorpay (t/tools/razorpay_fake.py).
+    BL_RAZORPAY_FAKE_PORT=$((BL_FAKE_PORT_BASE + 6))
+    export BL_RAZORPAY_FAKE_PORT
     export BL_STATE_DIR BL_PORT_BASE BL_HTTP_PORT BL_PG_PORT BL_REDIS_PORT \
         BL_REDIS_HOST BL_FAKE_PORT_BASE BL_AI_FAKE_PORT BL_AI_TEST_PORT BL_MAIL_DIR BL_UPLOAD_DIR BL_LOG_DIR \
         BL_JWT_KEY BL_JWT_PUBLIC_KEY BL_STORAGE_KEY BL_TLS_CERT BL_TLS_KEY \
@@ -343,10 +346,14 @@ bl_dev_httpd() {
         BL_HTTPD_DEFINES+=(-D BL_FCM)
         export BL_FCM_URL BL_FCM_CREDENTIALS
     fi
-    # The AI provider (DESIGN.md section 9), when the environment names one:
-    # a Define per variable set; its value is read from the environment.
+    # Payments and the AI provider (DESIGN.md section 9): each BL_RAZORPAY_*
+    # and BL_AI_* that is set becomes a Define of that name whose value the
+    # module's conf reads from the environment (so no secret shows in the
+    # process list); unset, the payment routes answer 503
+    # PAYMENTS_NOT_CONFIGURED and the model routes 503 AI_NOT_CONFIGURED.
     local v
-    for v in BL_AI_URL BL_AI_API_KEY BL_AI_MODEL; do
+    for v in BL_RAZORPAY_URL BL_RAZORPAY_KEY_ID BL_RAZORPAY_KEY_SECRET BL_RAZORPAY_WEBHOOK_SECRET \
+             BL_AI_URL BL_AI_API_KEY BL_AI_MODEL; do
         if [ -n "${!v:-}" ]; then
             export "${v?}"
             BL_HTTPD_DEFINES+=(-D "$v")
