@@ -18,7 +18,7 @@ require "$FindBin::Bin/ai_helpers.pl";
 our ($AI_KEY, $AI_MODEL);
 
 plan skip_all => 'mod_beautiful_ai not loaded' unless ai_loaded();
-plan tests => 96;
+plan tests => 97;
 
 start_fake();
 fake_reset();
@@ -50,6 +50,16 @@ is_deeply([map { $_->{role} } @{ $got[0]{body}{messages} }], ['system', 'user'],
 like($got[0]{body}{messages}[0]{content}, qr/not a doctor/, 'the server\'s own system prompt');
 ok(!exists $got[0]{body}{tools} && !exists $got[0]{body}{tool_choice}, 'no tools offered');
 like($got[0]{traceparent} // '', qr/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, 'a traceparent');
+{
+    # The caller's trace goes on to the model.
+    fake_reset();
+    my $trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    ai_post(ai_user(), 'chat', { message => 'traced?' },
+            headers => { traceparent => "00-$trace-00f067aa0ba902b7-01" });
+    like((fake_requests())[0]{traceparent} // '', qr/^00-$trace-[0-9a-f]{16}-01$/,
+         'the model call joins the caller\'s trace');
+    fake_reset();
+}
 
 my @rows = ledger_rows($user->{id});
 is(scalar @rows, 1, 'one ledger row');

@@ -25,7 +25,7 @@ for my $rule (@$rules) {
     $fires += @{ $rule->{examples}{fires} };
     $misses += @{ $rule->{examples}{near_misses} };
 }
-plan tests => 3 * @$rules + 3 * $fires + 2 * $misses + 28;
+plan tests => 3 * @$rules + 3 * $fires + 2 * $misses + 30;
 
 start_fake();
 fake_reset();
@@ -102,6 +102,10 @@ for my $rule (@$rules) {
     ($res, $data) = bl_request(POST => unconfigured_url('/api/v1/ai/analyze-symptoms'),
                                json => { symptoms => ['headache'] }, token => $user->{token});
     is($data->{error}{code}, 'AI_NOT_CONFIGURED', 'analyze-symptoms without a model: AI_NOT_CONFIGURED');
+    ($res, $data) = bl_request(GET => unconfigured_url('/api/v1/ai/insights?use_my_data=true'),
+                               token => $user->{token});
+    is($res->code, 200, 'insights without a model: 200, the figures');
+    is($data->{data}{summary_unavailable}, 'AI_NOT_CONFIGURED', '... the summary marked unavailable');
     is(scalar(() = fake_requests()), $before, 'the fake model was never called');
 }
 

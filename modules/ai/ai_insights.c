@@ -113,8 +113,9 @@ int ai_insights(request_rec *r, apr_table_t *params)
         json_object_object_add(data, "disclaimer", json_object_new_string(ai_disclaimer));
     doc = bl_json_to_string(r->pool, data);
     json_object_put(data);
-    /* A summary that failed is not cached: the next request tries again. */
-    if (!why || strcmp(why, AI_ERR_NOT_CONFIGURED) == 0) {
+    /* Without the summary it asked for, the answer is not cached: the next
+     * request tries again. */
+    if (!why) {
         long ttl = (long)apr_time_sec(day_end - apr_time_now());
         const char *set[5] = {"SET", key, doc, "EX", apr_ltoa(r->pool, ttl > 0 ? ttl : 1)};
         (void)bl_redis_command(r, 5, set, NULL);

@@ -196,6 +196,7 @@ int ai_complete(request_rec *r, json_object *messages, const char *schema_name,
     req.timeout = c->timeout;
     req.max_attempts = c->max_attempts;
     req.deadline = started + c->deadline;
+    /* The model call joins the request's trace (its id is in our logs). */
     req.traceparent = bl_traceparent(r);
     if (on_token) {
         st.sse = bl_sse_parser_create(r->pool, 0, on_event, &st);
