@@ -43,6 +43,7 @@ static void core_child_init(apr_pool_t *pchild, server_rec *s)
 {
     bl_redis_child_init(pchild, s);
     bl_token_cache_child_init(pchild, s);
+    bl_request_id_child_init(pchild);
     bl_metrics_child_init(pchild, s);
 }
 
