@@ -91,6 +91,11 @@ const bl_user *bl_token_cache_get(request_rec *r, const void *scope, const char 
 void bl_token_cache_put(request_rec *r, const void *scope, const char *token,
                         const bl_user *u);
 
+/* request_id.c — a random v4 UUID for X-Request-ID, from a per-child
+ * block of random bytes. */
+void bl_request_id_child_init(apr_pool_t *pchild);
+const char *bl_request_id_new(apr_pool_t *p);
+
 /* storage_map.c — a request for a beautiful-* handler skips httpd's
  * <Directory> and <Files> walk (it maps to no file), as mod_proxy does. */
 int bl_storage_translate_name(request_rec *r);

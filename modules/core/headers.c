@@ -41,7 +41,7 @@ static const char *request_id(request_rec *r)
         return apr_table_get(orig->subprocess_env, BL_ENV_REQUEST_ID);
     if (valid_request_id(id))
         return id;
-    id = bl_uuid_v4(r->pool);
+    id = bl_request_id_new(r->pool);
     return id ? id : apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_now());
 }
 

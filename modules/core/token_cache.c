@@ -39,11 +39,23 @@ typedef struct {
 
 static cached_token *slots;                /* per child; NULL: no cache */
 static apr_thread_mutex_t *slots_lock;
+static EVP_MD *sha256;                     /* fetched once, not per digest */
+
+static apr_status_t free_sha256(void *unused)
+{
+    EVP_MD_free(sha256);
+    sha256 = NULL;
+    return APR_SUCCESS;
+}
 
 void bl_token_cache_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    if (apr_thread_mutex_create(&slots_lock, APR_THREAD_MUTEX_DEFAULT, pchild)
-        != APR_SUCCESS) {
+    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (sha256)
+        apr_pool_cleanup_register(pchild, NULL, free_sha256, apr_pool_cleanup_null);
+    if (!sha256
+        || apr_thread_mutex_create(&slots_lock, APR_THREAD_MUTEX_DEFAULT, pchild)
+           != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "no access-token cache: every token is verified in full");
         slots = NULL;
@@ -56,7 +68,7 @@ static int token_digest(const char *token, unsigned char *digest)
 {
     unsigned int len = 0;
 
-    return EVP_Digest(token, strlen(token), digest, &len, EVP_sha256(), NULL) == 1
+    return EVP_Digest(token, strlen(token), digest, &len, sha256, NULL) == 1
            && len == BL_DIGEST_LEN;
 }
 
