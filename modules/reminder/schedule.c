@@ -23,8 +23,9 @@
 #define DAY 86400
 
 struct bl_schedule {
-    struct icalrecurrencetype rules[BL_SCHEDULE_MAX_RULES];
-    int nrules;
+    /* ~2.8 KB each: sized to the rules there are */
+    struct icalrecurrencetype *rules;
+    int nrules, capacity;
     int has_count;
     icaltimezone *zone;
     const char *tzid;
@@ -231,7 +232,7 @@ static const char *parse_rule(apr_pool_t *p, bl_schedule *sc, const char *text,
     }
     if ((message = bounded_rule(&rule)) != NULL)
         return fail(field, err, "schedule.rrule", message);
-    if (sc->nrules >= BL_SCHEDULE_MAX_RULES)
+    if (sc->nrules >= sc->capacity)
         return fail(field, err, "schedule.rrule", "schedule.rrule has too many rules");
     canonical = icalrecurrencetype_as_string_r(&rule);
     if (!canonical)
@@ -248,11 +249,16 @@ static const char *parse_locked(apr_pool_t *p, bl_schedule *sc, const char *rule
                                 const char **field, const char **err)
 {
     char *list = apr_pstrdup(p, rules), *last = NULL, *one;
-    const char *canonical = NULL;
+    const char *canonical = NULL, *c;
+    int lines = 1;
+
+    for (c = rules; *c; c++)
+        lines += *c == '\n';
+    sc->capacity = lines < BL_SCHEDULE_MAX_RULES ? lines : BL_SCHEDULE_MAX_RULES;
+    sc->rules = apr_palloc(p, sizeof(*sc->rules) * (apr_size_t)sc->capacity);
 
     for (one = apr_strtok(list, "\n", &last); one; one = apr_strtok(NULL, "\n", &last)) {
-        const char *c = parse_rule(p, sc, one, field, err);
-        if (!c)
+        if (!(c = parse_rule(p, sc, one, field, err)))
             return NULL;
         canonical = canonical ? apr_pstrcat(p, canonical, "\n", c, NULL) : c;
     }
@@ -261,9 +267,36 @@ static const char *parse_locked(apr_pool_t *p, bl_schedule *sc, const char *rule
     return canonical;
 }
 
-bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzid,
-                               time_t starts, time_t ends, const char **field,
-                               const char **err)
+/* "UTC" or Area/Location[/Sub], as the database's is_valid_timezone()
+ * wants it: libical also knows legacy names ("EST5EDT") that it refuses. */
+static int iana_shaped(const char *tz)
+{
+    size_t n, i;
+    int slashes = 0;
+
+    if (!tz || (n = strlen(tz)) == 0 || n > 64)
+        return 0;
+    if (!strcmp(tz, "UTC"))
+        return 1;
+    if (tz[0] < 'A' || tz[0] > 'Z')
+        return 0;
+    for (i = 1; i < n; i++) {
+        char c = tz[i];
+        if (c == '/') {
+            if (tz[i - 1] == '/' || i + 1 == n)
+                return 0;
+            slashes++;
+        }
+        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                   || c == '_' || c == '+' || c == '-'))
+            return 0;
+    }
+    return slashes >= 1 && slashes <= 2;
+}
+
+static bl_schedule *parse_schedule(apr_pool_t *p, const char *rules, const char *tzid,
+                                   time_t starts, time_t ends, int check_fires,
+                                   const char **field, const char **err)
 {
     bl_schedule *sc = apr_pcalloc(p, sizeof(*sc));
     const char *canonical;
@@ -271,7 +304,7 @@ bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzi
     if (!rules || strlen(rules) > 1000)
         return fail(field, err, "schedule.rrule", "schedule.rrule must be 1 to 1000 characters"),
                NULL;
-    if (!tzid || !*tzid || strlen(tzid) > 64)
+    if (!iana_shaped(tzid))
         return fail(field, err, "schedule.timezone", "schedule.timezone is not a known IANA zone"),
                NULL;
     if (ends && ends <= starts)
@@ -287,7 +320,7 @@ bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzi
     canonical = sc->zone ? parse_locked(p, sc, rules, field, err) : NULL;
     if (!sc->zone)
         fail(field, err, "schedule.timezone", "schedule.timezone is not a known IANA zone");
-    else if (canonical && !next_locked(sc, starts - 1)) {
+    else if (canonical && check_fires && !next_locked(sc, starts - 1)) {
         canonical = NULL;
         fail(field, err, "schedule.rrule", "schedule.rrule never fires between starts_at and "
                                            "ends_at");
@@ -297,6 +330,20 @@ bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzi
         return NULL;
     sc->canonical = canonical;
     return sc;
+}
+
+bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzid,
+                               time_t starts, time_t ends, const char **field,
+                               const char **err)
+{
+    return parse_schedule(p, rules, tzid, starts, ends, 1, field, err);
+}
+
+bl_schedule *bl_schedule_load(apr_pool_t *p, const char *rules, const char *tzid,
+                              time_t starts, time_t ends, const char **field,
+                              const char **err)
+{
+    return parse_schedule(p, rules, tzid, starts, ends, 0, field, err);
 }
 
 const char *bl_schedule_rules(const bl_schedule *sc)

@@ -119,6 +119,8 @@ START_TEST(refusals_name_the_field)
     ck_assert_ptr_null(bl_schedule_parse(pool, "FREQ=DAILY", "Mars/Olympus_Mons", s, 0, &field,
                                          &err));
     ck_assert_str_eq(field, "schedule.timezone");
+    ck_assert_ptr_null(bl_schedule_parse(pool, "FREQ=DAILY", "EST5EDT", s, 0, &field, &err));
+    ck_assert_str_eq(field, "schedule.timezone");
     ck_assert_ptr_null(bl_schedule_parse(pool, "FREQ=DAILY", "UTC", s, s - 60, &field, &err));
     ck_assert_str_eq(field, "schedule.ends_at");
     ck_assert_ptr_null(bl_schedule_parse(pool, "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "UTC", s,
