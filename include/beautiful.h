@@ -131,6 +131,10 @@ void bl_db_rollback(request_rec *r, ap_dbd_t *db);
  * answered) — the caller decides between failing open and bl_send_unavailable. */
 redisReply *bl_redis_command(request_rec *r, int argc, const char **argv,
                              const size_t *argvlen);
+/* The same outside a request (background tasks): logs on s, the reply is
+ * freed with p. */
+redisReply *bl_redis_server_command(server_rec *s, apr_pool_t *p, int argc,
+                                    const char **argv, const size_t *argvlen);
 
 /* ---------------------------------------------------------------- responses */
 
@@ -278,5 +282,109 @@ int bl_refresh_token_ttl(request_rec *r);  /* seconds */
  * ("__Host-bl_at" / "__Host-bl_rt"). */
 #define BL_ACCESS_COOKIE  "__Host-bl_at"
 #define BL_REFRESH_COOKIE "__Host-bl_rt"
+
+/* ---------------------------------------------------------------- metrics */
+
+/* Notification delivery, shown on /metrics as
+ * beautiful_notifications_total{channel,outcome} (channel email | sms |
+ * push | in_app; outcome sent | retry | failed | skipped; other values are
+ * ignored) and beautiful_notifications_queued{channel,status} (status
+ * pending | sending | failed), a gauge the delivery worker sets. Shared
+ * memory, summed across children; safe from any thread. */
+void bl_metrics_count_notification(const char *channel, const char *outcome);
+void bl_metrics_set_notification_queue(const char *channel, const char *status, long n);
+
+/* A domain module's own series on /metrics, summed across children and
+ * kept across graceful restarts: series is its Prometheus text, "name" or
+ * "name{label=\"value\"}" (at most 95 bytes), with label values from a
+ * fixed set (an enum, a plan code, a model name from config), never from
+ * a request. Counters add n; gauges are set. Safe in requests and in
+ * background tasks; never blocks. At most 256 series in all: updates of
+ * others are dropped and counted in beautiful_metrics_dropped_total. */
+void bl_metrics_count(const char *series, apr_uint64_t n);
+void bl_metrics_gauge(const char *series, apr_int64_t value);
+
+/* ---------------------------------------------------------------- live streams */
+
+/* Server-Sent Events fed by Redis pub/sub (modules/core/stream.c).
+ *
+ * A stream is a GET that keeps its worker thread: size MaxRequestWorkers
+ * for the streams you expect. Each child holds one Redis subscription
+ * (PSUBSCRIBE bl:stream:*) and fans messages out to its own open streams,
+ * so a message published on any host reaches every client of its channel.
+ *
+ * Channels are names a module chooses, printable ASCII without spaces, at
+ * most 200 bytes, e.g. "notify:<user id>" or "chat:<conversation id>".
+ * Event ids are the module's (at most 128 printable bytes, no spaces) and
+ * must let its resume callback find what came after one. */
+
+/* Hands one missed event to the stream (id, SSE event type, data as JSON
+ * text; data may contain newlines). Returns 0. */
+typedef int bl_stream_emit_fn(void *emit_ctx, const char *event_id,
+                              const char *event_type, const char *data_json);
+
+/* Reads from the database the events of the stream after last_event_id,
+ * in order, and passes each to emit. Called once, after the stream is
+ * registered (so nothing published meanwhile is lost; an event both read
+ * here and published is sent once) and before any byte of the response.
+ * Returns 0, or -1 after answering (bl_send_error 400 for an id it does
+ * not recognise, 503 when the database is down). Read a bounded number. */
+typedef int bl_stream_resume_fn(request_rec *r, void *ctx, const char *last_event_id,
+                                bl_stream_emit_fn *emit, void *emit_ctx);
+
+/* Serves a live stream of channel to the caller and returns when it ends
+ * (always OK: it answers itself). The handler checks who may listen
+ * first. It answers 503 with Retry-After when the child already has
+ * BeautifulStreamMaxPerChild streams open or Redis is unreachable, and
+ * 400 for a malformed Last-Event-ID. The client's last event id comes
+ * from the Last-Event-ID header (EventSource reconnects) or the
+ * last_event_id query parameter; resume (may be NULL) is called only when
+ * there is one. Then: "text/event-stream", a "retry:" hint, the resumed
+ * events, each published event as "id:", "event:", "data:" lines, a
+ * ": heartbeat" comment every BeautifulStreamHeartbeat (default 15 s)
+ * when idle. The stream ends when the client disconnects (seen within
+ * half a second), when the subscription to Redis is lost (the client
+ * reconnects and resumes), when the client falls 256 events behind, when
+ * the caller's access token expires (the client reconnects with a fresh
+ * one, so a revoked session stops listening), or when the child stops. */
+int bl_stream_serve(request_rec *r, const char *channel, bl_stream_resume_fn *resume,
+                    void *resume_ctx);
+
+/* Publishes one event to channel on every host (Redis PUBLISH). Call it
+ * after the transaction that stored the event committed, so a client that
+ * gets it can also read it back. Works inside and outside requests (s:
+ * any server_rec; the command's memory comes from p). Returns APR_SUCCESS,
+ * APR_EINVAL for an invalid channel, id or type, or APR_EGENERAL when Redis
+ * is unreachable (logged; the event reaches clients only by resume). */
+apr_status_t bl_stream_publish(server_rec *s, apr_pool_t *p, const char *channel,
+                               const char *event_id, const char *event_type,
+                               const char *data_json);
+
+/* ---------------------------------------------------------------- Google service accounts */
+
+/* Access tokens for Google APIs (FCM, Calendar) from a service-account
+ * JSON file (client_email, private_key, token_uri, project_id): the OAuth
+ * 2.0 JWT-bearer grant of RFC 7523, cached per process per scope until a
+ * minute before the token expires (modules/core/google_token.c; the
+ * assertion is common/google_oauth.c). */
+typedef struct bl_google_credentials bl_google_credentials;
+
+/* Reads the file at start-up (a directive handler or post_config, as root:
+ * the file can stay readable by root only). NULL with *err (never any key
+ * material) on failure. */
+bl_google_credentials *bl_google_credentials_load(apr_pool_t *pconf, const char *path,
+                                                  const char **err);
+const char *bl_google_project_id(const bl_google_credentials *c);   /* may be NULL */
+const char *bl_google_client_email(const bl_google_credentials *c);
+
+/* A Bearer token for scope ("https://www.googleapis.com/auth/firebase.messaging"):
+ * the cached one, or a new one from token_uri (bl_http_perform, 10 s, one
+ * retry). Thread-safe; concurrent callers wait for one exchange. NULL with
+ * *err (short, no secrets) when the exchange fails. Memory from p. */
+const char *bl_google_access_token(apr_pool_t *p, server_rec *s, bl_google_credentials *c,
+                                   const char *scope, const char **err);
+
+/* Drops the cached token of scope, e.g. after the API answered 401. */
+void bl_google_token_invalidate(bl_google_credentials *c, const char *scope);
 
 #endif

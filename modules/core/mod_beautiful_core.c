@@ -6,6 +6,7 @@
  * tasks.c, partitions.c and (by their own authors) metrics.c, health.c,
  * ratelimit.c. */
 #include "core_hooks.h"
+#include "http_client.h"
 
 #include <http_protocol.h>
 #include <http_log.h>
@@ -33,6 +34,8 @@ static int core_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (rv != OK)
         return rv;
     bl_db_prepare_core(s);
+    /* google_token.c calls out with libcurl: its global state before threads */
+    bl_http_global_init();
     if ((rv = bl_partitions_post_config(pconf, s)) != OK)
         return rv;
     if ((rv = bl_audit_seal_post_config(pconf, s)) != OK)
@@ -44,6 +47,7 @@ static int core_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 static void core_child_init(apr_pool_t *pchild, server_rec *s)
 {
     bl_redis_child_init(pchild, s);
+    bl_stream_child_init(pchild, s);
     bl_metrics_child_init(pchild, s);
 }
 
@@ -71,11 +75,14 @@ static void core_register_hooks(apr_pool_t *p)
 {
     static const char *const before_dbd_wd[] = {"mod_dbd.c", "mod_watchdog.c", NULL};
     static const char *const after_remoteip[] = {"mod_remoteip.c", NULL};
+    static const char *const after_log_config[] = {"mod_log_config.c", NULL};
 
     bl_envelope_register();
+    bl_errorlog_json_register();
     bl_authz_register(p);
 
     ap_hook_optional_fn_retrieve(core_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(bl_logformat_pre_config, after_log_config, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(core_post_config, NULL, before_dbd_wd, APR_HOOK_MIDDLE);
     ap_hook_child_init(core_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 

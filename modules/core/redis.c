@@ -124,9 +124,10 @@ static apr_status_t free_reply(void *reply)
 }
 
 /* One attempt on a pooled connection. *stale is set when the server had
- * closed it (a Redis restart since it was last used): worth one retry. */
-static redisReply *command_once(request_rec *r, int argc, const char **argv,
-                                const size_t *argvlen, int *stale)
+ * closed it (a Redis restart since it was last used): worth one retry.
+ * Logs on s (r when given). */
+static redisReply *command_once(server_rec *s, request_rec *r, apr_pool_t *p, int argc,
+                                const char **argv, const size_t *argvlen, int *stale)
 {
     redisContext *c = NULL;
     redisReply *reply;
@@ -134,15 +135,23 @@ static redisReply *command_once(request_rec *r, int argc, const char **argv,
 
     *stale = 0;
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "Redis unavailable");
+        if (r)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "Redis unavailable");
+        else
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "Redis unavailable");
         return NULL;
     }
     reply = redisCommandArgv(c, argc, argv, argvlen);
     if (!reply || c->err) {
+        const char *cmd = bl_escape_log(p, argv[0], 16);
+
         *stale = c->err == REDIS_ERR_EOF;
-        ap_log_rerror(APLOG_MARK, *stale ? APLOG_INFO : APLOG_ERR, 0, r,
-                      "Redis command %s failed: %s", bl_escape_log(r->pool, argv[0], 16),
-                      c->errstr);
+        if (r)
+            ap_log_rerror(APLOG_MARK, *stale ? APLOG_INFO : APLOG_ERR, 0, r,
+                          "Redis command %s failed: %s", cmd, c->errstr);
+        else
+            ap_log_error(APLOG_MARK, *stale ? APLOG_INFO : APLOG_ERR, 0, s,
+                         "Redis command %s failed: %s", cmd, c->errstr);
         if (reply)
             freeReplyObject(reply);
         apr_reslist_invalidate(redis_pool, c);
@@ -152,22 +161,34 @@ static redisReply *command_once(request_rec *r, int argc, const char **argv,
     return reply;
 }
 
-redisReply *bl_redis_command(request_rec *r, int argc, const char **argv,
-                             const size_t *argvlen)
+static redisReply *command(server_rec *s, request_rec *r, apr_pool_t *p, int argc,
+                           const char **argv, const size_t *argvlen)
 {
     redisReply *reply = NULL;
     int stale = 0;
 
     /* while backing off, fail without a word: the connect error was logged */
     if (redis_pool && !redis_backing_off()) {
-        reply = command_once(r, argc, argv, argvlen, &stale);
+        reply = command_once(s, r, p, argc, argv, argvlen, &stale);
         if (!reply && stale)
-            reply = command_once(r, argc, argv, argvlen, &stale);
+            reply = command_once(s, r, p, argc, argv, argvlen, &stale);
     }
     if (!reply) {
         bl_metrics_count_redis_error();
         return NULL;
     }
-    apr_pool_cleanup_register(r->pool, reply, free_reply, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(p, reply, free_reply, apr_pool_cleanup_null);
     return reply;
+}
+
+redisReply *bl_redis_command(request_rec *r, int argc, const char **argv,
+                             const size_t *argvlen)
+{
+    return command(r->server, r, r->pool, argc, argv, argvlen);
+}
+
+redisReply *bl_redis_server_command(server_rec *s, apr_pool_t *p, int argc,
+                                    const char **argv, const size_t *argvlen)
+{
+    return command(s, NULL, p, argc, argv, argvlen);
 }

@@ -31,6 +31,22 @@ typedef struct {
     apr_interval_time_t smtp_timeout; /* whole transaction of one message */
 } bl_mail_conf;
 
+/* SMS: Twilio's Messages API when url is set, else the file sink. */
+typedef struct {
+    const char *dir;                  /* BeautifulSMSDir */
+    const char *url;                  /* BeautifulTwilioURL (base) */
+    const char *account_sid;          /* BeautifulTwilioAccountSID */
+    const char *auth_token;           /* BeautifulTwilioAuthToken */
+    const char *from;                 /* BeautifulTwilioFrom */
+} bl_sms_conf;
+
+/* Push: FCM HTTP v1 when url is set, else the file sink. */
+typedef struct {
+    const char *dir;                  /* BeautifulPushDir */
+    const char *url;                  /* BeautifulFCMURL (base) */
+    bl_google_credentials *credentials; /* BeautifulFCMCredentials */
+} bl_push_conf;
+
 /* Server-wide delivery settings (main server only; GLOBAL_ONLY directives). */
 typedef struct {
     int enabled;                      /* BeautifulNotifyDelivery */
@@ -41,6 +57,8 @@ typedef struct {
     apr_interval_time_t backoff_max;
     apr_interval_time_t lease;        /* BeautifulNotifyLease */
     bl_mail_conf mail;
+    bl_sms_conf sms;
+    bl_push_conf push;
 } bl_notify_conf;
 
 bl_notify_conf *bl_notify_server_conf(const server_rec *s);
@@ -50,7 +68,11 @@ bl_notify_conf *bl_notify_server_conf(const server_rec *s);
 /* A claimed notification, as the claim statement returns it. */
 typedef struct {
     const char *id;
+    const char *channel;   /* email | sms | push */
+    const char *user_id;
     const char *email;     /* NULL: no address, or the user is gone */
+    const char *phone;     /* from the preferences; NULL: none */
+    const char *type;
     const char *title;
     const char *body;
     int attempts;          /* including the current one */
@@ -60,14 +82,16 @@ typedef struct {
 typedef enum {
     BL_SEND_OK = 0,
     BL_SEND_RETRY,         /* transient: try again after a backoff */
-    BL_SEND_PERMANENT      /* will never work: mark failed now */
+    BL_SEND_PERMANENT,     /* will never work: mark failed now */
+    BL_SEND_SKIPPED        /* nowhere to send it (no phone, no device) */
 } bl_send_status;
 
 /* The statements the worker uses, registered with mod_dbd at start-up. */
 extern const bl_statement bl_notify_statements[];
 
 /* One pass of the worker: reclaim expired leases (now and then), claim a
- * batch of due email notifications, deliver each and record the outcome.
+ * apply the preferences (skip, defer), deliver in-app rows and publish them,
+ * claim due email, sms and push batches, deliver each and record the outcome.
  * Never fails: errors are logged and the rows stay retryable. */
 typedef struct bl_notify_worker bl_notify_worker;
 bl_notify_worker *bl_notify_worker_create(apr_pool_t *p, server_rec *s);
@@ -102,5 +126,82 @@ bl_send_status bl_mail_sink_write(apr_pool_t *p, const char *dir, const char *id
 bl_send_status bl_smtp_send(apr_pool_t *p, const bl_mail_conf *conf,
                             const char *rcpt, const char *message,
                             const char **error);
+
+/* ---------------------------------------------------------------- sms, push */
+
+/* Sends n as an SMS to n->phone. On success *provider_id is Twilio's sid
+ * (NULL for the file sink). *error never holds the number or the text. */
+bl_send_status bl_sms_deliver(apr_pool_t *p, const bl_sms_conf *conf,
+                              const bl_notification *n, const char **provider_id,
+                              const char **error);
+
+/* A registered device of the recipient. */
+typedef struct {
+    const char *id;
+    const char *token;
+    int unregistered;      /* set by bl_push_deliver: FCM no longer knows it */
+} bl_push_device;
+
+/* Sends n to each device (one FCM message each). Sent when one device took
+ * it (*provider_id: that message's name); devices FCM called UNREGISTERED
+ * are flagged for removal. */
+bl_send_status bl_push_deliver(apr_pool_t *p, server_rec *s, const bl_push_conf *conf,
+                               const bl_notification *n, apr_array_header_t *devices,
+                               const char **provider_id, const char **error);
+
+/* Writes content to "<id><suffix>" in dir atomically (the file sinks). */
+bl_send_status bl_sink_write(apr_pool_t *p, const char *dir, const char *id,
+                             const char *suffix, const char *content, const char **error);
+
+/* ---------------------------------------------------------------- routes */
+
+#define BL_NOTIFY_HANDLER "beautiful-notify"
+
+/* RFC 3339 UTC text of a timestamptz column (NULL stays NULL). */
+#define BL_NOTIFY_TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* What the owner sees of an in-app notification (row alias n). */
+#define BL_NOTIFY_ITEM_JSON \
+    "json_build_object('id', n.id, 'type', n.type, 'title', n.title, 'body', n.body, " \
+    "'data', n.data, 'read', n.read_at IS NOT NULL, 'read_at', " BL_NOTIFY_TS("n.read_at") ", " \
+    "'created_at', " BL_NOTIFY_TS("n.created_at") ")"
+
+/* A route handler: params holds the ":name" segments. Answers and returns OK. */
+typedef int notify_route_fn(request_rec *r, apr_table_t *params);
+
+/* notifications.c: the caller's in-app notifications and their stream. */
+extern const bl_statement notify_inbox_statements[];
+notify_route_fn notify_list, notify_read, notify_read_all, notify_delete, notify_stream;
+/* The stream channel of a user's in-app notifications. */
+const char *notify_stream_channel(apr_pool_t *p, const char *user_id);
+
+/* preferences.c */
+extern const bl_statement notify_preference_statements[];
+notify_route_fn notify_get_preferences, notify_put_preferences;
+/* True for a type name other modules use (and security.*). */
+int notify_known_type(const char *type);
+
+/* devices.c */
+extern const bl_statement notify_device_statements[];
+notify_route_fn notify_add_device, notify_delete_device;
+
+/* admin_notifications.c */
+extern const bl_statement notify_admin_statements[];
+notify_route_fn notify_admin_list, notify_admin_retry;
+
+/* notify_routes.c: shared bits of the handlers. */
+int notify_handler(request_rec *r);
+void notify_routes_init(apr_pool_t *pconf, server_rec *s);
+/* The first row of res, or NULL (results drained either way). */
+apr_dbd_row_t *notify_first_row(request_rec *r, ap_dbd_t *db, apr_dbd_results_t *res);
+/* 400 naming the unknown field and -1, or 0 when every field is allowed. */
+int notify_refuse_unknown(request_rec *r, json_object *obj, const char *const *allowed,
+                          const char *prefix);
+/* The route's :id as a uuid, or NULL after answering 404 (a malformed id
+ * is no one's). */
+const char *notify_param_id(request_rec *r, apr_table_t *params);
+/* Refuses a repeated or NUL-bearing query parameter and any name not in
+ * allowed: 0, or -1 after answering 400. */
+int notify_check_query(request_rec *r, const char *const *allowed);
 
 #endif
