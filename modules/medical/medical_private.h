@@ -89,6 +89,7 @@ extern const bl_statement medical_statements[];
 #define MEDICAL_SQL_LINK_FAIL     "medical_link_fail"
 #define MEDICAL_SQL_LINK_USE      "medical_link_use"
 #define MEDICAL_SQL_EXPORT        "medical_export"
+#define MEDICAL_SQL_USER_BLOBS    "medical_user_blobs"
 
 /* The medical_record_type values, NULL-terminated. */
 extern const char *const medical_record_types[];
@@ -142,6 +143,12 @@ typedef int medical_read_fn(void *ctx, const char *data, apr_size_t len);
 int medical_storage_read(request_rec *r, const char *storage_key, apr_off_t offset,
                          medical_read_fn *fn, void *ctx);
 int medical_storage_remove(request_rec *r, const char *storage_key);
+
+/* Account deletion (mod_beautiful_auth's optional hook bl_account_deleted):
+ * notes the user's blobs, which medical_erase_blobs removes once the
+ * deletion has been answered with success. */
+int medical_account_deleted(request_rec *r, ap_dbd_t *db, const char *user_id);
+int medical_erase_blobs(request_rec *r);
 
 /* Makes the local storage directory at start-up. */
 void medical_storage_init(apr_pool_t *p, server_rec *s, const medical_conf *c);

@@ -216,6 +216,9 @@ const bl_statement medical_statements[] = {
      "RETURNING 'link', r.storage_key, r.content_type, r.size_bytes, encode(r.sha256, 'hex'), "
      "encode(r.wrapped_key, 'hex'), r.key_version, encode(r.nonce_prefix, 'hex'), "
      "r.chunk_size, r.original_filename, r.id"},
+    /* (uid) -> the storage keys of the user's live records */
+    {MEDICAL_SQL_USER_BLOBS,
+     "SELECT storage_key FROM medical_records WHERE owner_id = %s::uuid AND deleted_at IS NULL"},
     /* ------------------------------------------------------------ export */
     /* (uid, public base URL) -> FHIR R4 Bundle (collection): the Patient
      * from the caller's profile and a DocumentReference per live record

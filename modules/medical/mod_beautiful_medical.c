@@ -12,6 +12,7 @@
 #include <apr_file_io.h>
 #include <apr_strings.h>
 #include <apr_uri.h>
+#include <apr_optional_hooks.h>
 #include "http_client.h"
 
 #include <stdlib.h>
@@ -432,6 +433,9 @@ static void medical_register_hooks(apr_pool_t *p)
     ap_hook_post_config(medical_post_config, NULL, succ_dbd_wd, APR_HOOK_MIDDLE);
     ap_hook_handler(medical_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(medical_redact_log, NULL, succ_log, APR_HOOK_REALLY_FIRST);
+    ap_hook_log_transaction(medical_erase_blobs, NULL, NULL, APR_HOOK_MIDDLE);
+    apr_optional_hook_add("bl_account_deleted", (void (*)(void))medical_account_deleted,
+                          NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(beautiful_medical) = {

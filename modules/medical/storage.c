@@ -477,3 +477,42 @@ void medical_storage_init(apr_pool_t *p, server_rec *s, const medical_conf *c)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
                      "mod_beautiful_medical: cannot hand %s to the httpd user", c->storage_dir);
 }
+
+/* ---------------------------------------------------------------- accounts */
+
+#define ERASE_NOTE "bl-medical-erase"
+
+int medical_account_deleted(request_rec *r, ap_dbd_t *db, const char *user_id)
+{
+    const char *args[1] = {user_id}, *keys = "";
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row = NULL;
+
+    /* Rows and wrapped keys go with the users row (ON DELETE CASCADE):
+     * that alone makes the files unreadable. The files themselves are
+     * removed only once the deletion has committed (medical_erase_blobs),
+     * so a deletion that fails loses nothing. */
+    if (!(res = bl_db_select(r, db, MEDICAL_SQL_USER_BLOBS, 1, args)))
+        return HTTP_SERVICE_UNAVAILABLE;
+    while (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) == 0) {
+        const char *key = bl_db_get(r, db, row, 0);
+        if (key && bl_valid_uuid(key))
+            keys = apr_pstrcat(r->pool, keys, *keys ? " " : "", key, NULL);
+    }
+    if (*keys)
+        apr_table_setn(r->notes, ERASE_NOTE, keys);
+    return OK;
+}
+
+int medical_erase_blobs(request_rec *r)
+{
+    const char *keys = apr_table_get(r->notes, ERASE_NOTE);
+    char *list, *key, *last;
+
+    if (!keys || r->status >= 300)
+        return DECLINED;
+    list = apr_pstrdup(r->pool, keys);
+    for (key = apr_strtok(list, " ", &last); key; key = apr_strtok(NULL, " ", &last))
+        medical_storage_remove(r, key);
+    return DECLINED;
+}

