@@ -142,8 +142,8 @@ is(value('rows after',
          "SELECT (SELECT count(*) FROM community_posts WHERE author_id = '$uid') || ',' ||"
        . " (SELECT count(*) FROM community_members WHERE user_id = '$uid') || ',' ||"
        . " (SELECT count(*) FROM notifications WHERE user_id = '$uid') || ',' ||"
-       . " (SELECT count(*) FROM post_likes WHERE post_id = '$pid')"),
-   '0,0,0,0', 'posts (and their likes), memberships and notifications went with the user');
+       . " (SELECT count(*) FROM community_posts WHERE id = '$pid' AND author_id IS NULL)"),
+   '0,0,0,1', 'memberships and notifications went with the user; the post stays, detached');
 is(value('audit kept',
          "SELECT count(*) || ',' || count(user_id) FROM audit_logs "
        . "WHERE request_id = '$reqid' AND created_at < now() + interval '1 minute'"),

@@ -1,0 +1,682 @@
+/* Membership: joining (public at once, private by request, hidden by
+ * invitation), join requests and their decisions, invitations, leaving,
+ * the member list, roles, removal and bans — and the bl_account_deleted
+ * hook that removes a deleted account's memberships.
+ *
+ * Role changes, leaving and removal lock the community row first, so the
+ * "at least one owner" rule holds when two of them race. */
+#include "community_private.h"
+#include "json.h"
+#include "validate.h"
+
+#include <http_log.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+
+#include <string.h>
+
+APLOG_USE_MODULE(beautiful_community);
+
+#define SQL_LOCK          "community_lock"
+#define SQL_TARGET        "community_target"
+#define SQL_STAFF         "community_staff"
+#define SQL_JOIN          "community_join"
+#define SQL_REQUEST       "community_request"
+#define SQL_REQUESTS      "community_requests"
+#define SQL_APPROVE       "community_approve"
+#define SQL_REJECT        "community_reject"
+#define SQL_INVITE        "community_invite"
+#define SQL_LEAVE         "community_leave"
+#define SQL_MEMBERS       "community_members"
+#define SQL_MEMBER_JSON   "community_member_json"
+#define SQL_SET_ROLE      "community_set_role"
+#define SQL_REMOVE        "community_remove"
+#define SQL_BAN           "community_ban"
+#define SQL_ACCOUNT_GONE  "community_account_gone"
+
+#define ERR_LAST_OWNER "LAST_OWNER"
+
+static const char *const roles[] = {"member", "moderator", "owner", NULL};
+
+#define IS_STAFF(cid, viewer) \
+    "EXISTS (SELECT 1 FROM community_members s WHERE s.community_id = " cid \
+    " AND s.user_id = " viewer " AND s.role IN ('moderator', 'owner'))"
+#define IS_OWNER(cid, viewer) \
+    "EXISTS (SELECT 1 FROM community_members s WHERE s.community_id = " cid \
+    " AND s.user_id = " viewer " AND s.role = 'owner')"
+#define OTHER_OWNER(cid, uid) \
+    "EXISTS (SELECT 1 FROM community_members o WHERE o.community_id = " cid \
+    " AND o.role = 'owner' AND o.user_id <> " uid ")"
+#define NOT_BANNED(cid, uid) \
+    "NOT EXISTS (SELECT 1 FROM community_bans b WHERE b.community_id = " cid \
+    " AND b.user_id = " uid ")"
+
+#define MEMBER_JSON \
+    "json_build_object('user', " CM_PERSON("u") ", 'role', m.role, " \
+    "'joined_at', " CM_TS("m.joined_at") ")"
+
+static const bl_statement statements[] = {
+    {SQL_LOCK, "SELECT 1 FROM communities WHERE id = %s::uuid FOR UPDATE"},
+    /* community, user: exists?, role, banned?, invited? */
+    {SQL_TARGET,
+     "SELECT u.id IS NOT NULL, m.role, "
+     "EXISTS (SELECT 1 FROM community_bans b WHERE b.community_id = a.cid AND b.user_id = a.uid), "
+     "EXISTS (SELECT 1 FROM community_invitations i WHERE i.community_id = a.cid "
+     " AND i.user_id = a.uid) "
+     "FROM (SELECT %s::uuid AS cid, %s::uuid AS uid) a "
+     "LEFT JOIN users u ON u.id = a.uid AND u.deleted_at IS NULL AND u.is_active "
+     "LEFT JOIN community_members m ON m.community_id = a.cid AND m.user_id = a.uid"},
+    {SQL_STAFF,
+     "SELECT user_id FROM community_members WHERE community_id = %s::uuid "
+     "AND role IN ('moderator', 'owner') ORDER BY user_id"},
+    /* community, user: public, or an invitation (used up); never banned. */
+    {SQL_JOIN,
+     "WITH a AS (SELECT %s::uuid AS cid, %s::uuid AS viewer), "
+     "inv AS (DELETE FROM community_invitations i USING a WHERE i.community_id = a.cid "
+     " AND i.user_id = a.viewer RETURNING i.user_id), "
+     "req AS (DELETE FROM community_join_requests j USING a WHERE j.community_id = a.cid "
+     " AND j.user_id = a.viewer RETURNING j.user_id) "
+     "INSERT INTO community_members (community_id, user_id, role) "
+     "SELECT c.id, a.viewer, 'member' FROM a JOIN communities c ON c.id = a.cid "
+     "WHERE (c.privacy = 'public' OR EXISTS (SELECT 1 FROM inv)) "
+     "AND " NOT_BANNED("c.id", "a.viewer") " ON CONFLICT DO NOTHING"},
+    /* community, user: a pending request to a private community. */
+    {SQL_REQUEST,
+     "INSERT INTO community_join_requests (community_id, user_id) "
+     "SELECT c.id, a.viewer FROM (SELECT %s::uuid AS cid, %s::uuid AS viewer) a "
+     "JOIN communities c ON c.id = a.cid WHERE c.privacy = 'private' "
+     "AND " NOT_BANNED("c.id", "a.viewer") " AND NOT EXISTS (SELECT 1 FROM community_members m "
+     "WHERE m.community_id = c.id AND m.user_id = a.viewer) ON CONFLICT DO NOTHING"},
+    /* community, viewer, viewer role, limit, offset. */
+    {SQL_REQUESTS,
+     "WITH a AS (SELECT %s::uuid AS cid, %s::uuid AS viewer, %s::text AS vrole), "
+     "f AS (SELECT j.* FROM a JOIN community_join_requests j ON j.community_id = a.cid "
+     "WHERE a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") ") "
+     "SELECT (SELECT count(*) FROM f), coalesce((SELECT json_agg(json_build_object("
+     "'user', " CM_PERSON("u") ", 'requested_at', " CM_TS("j.created_at") ") "
+     "ORDER BY j.created_at, j.user_id) FROM (SELECT * FROM f ORDER BY created_at, user_id "
+     "LIMIT %s::int OFFSET %s::int) j JOIN users u ON u.id = j.user_id), '[]'::json)"},
+    /* community, user, viewer, viewer role. */
+    {SQL_APPROVE,
+     "WITH a AS (SELECT %s::uuid AS cid, %s::uuid AS uid, %s::uuid AS viewer, %s::text AS vrole), "
+     "req AS (DELETE FROM community_join_requests j USING a WHERE j.community_id = a.cid "
+     " AND j.user_id = a.uid AND (a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") ") "
+     " RETURNING j.user_id) "
+     "INSERT INTO community_members (community_id, user_id, role) "
+     "SELECT a.cid, req.user_id, 'member' FROM a, req WHERE " NOT_BANNED("a.cid", "req.user_id")
+     " ON CONFLICT DO NOTHING"},
+    {SQL_REJECT,
+     "DELETE FROM community_join_requests j "
+     "USING (SELECT %s::uuid AS cid, %s::uuid AS uid, %s::uuid AS viewer, %s::text AS vrole) a "
+     "WHERE j.community_id = a.cid AND j.user_id = a.uid "
+     "AND (a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") ")"},
+    /* community, user, viewer, viewer role. */
+    {SQL_INVITE,
+     "INSERT INTO community_invitations (community_id, user_id, invited_by) "
+     "SELECT a.cid, u.id, a.viewer "
+     "FROM (SELECT %s::uuid AS cid, %s::uuid AS uid, %s::uuid AS viewer, %s::text AS vrole) a "
+     "JOIN users u ON u.id = a.uid AND u.deleted_at IS NULL AND u.is_active "
+     "WHERE (a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") ") "
+     "AND " NOT_BANNED("a.cid", "u.id") " AND NOT EXISTS (SELECT 1 FROM community_members m "
+     "WHERE m.community_id = a.cid AND m.user_id = u.id) ON CONFLICT DO NOTHING"},
+    /* community, user: never the last owner. */
+    {SQL_LEAVE,
+     "DELETE FROM community_members m USING (SELECT %s::uuid AS cid, %s::uuid AS uid) a "
+     "WHERE m.community_id = a.cid AND m.user_id = a.uid "
+     "AND (m.role <> 'owner' OR " OTHER_OWNER("a.cid", "a.uid") ")"},
+    /* id, slug, viewer, viewer role, limit, offset: readers only. */
+    {SQL_MEMBERS,
+     "WITH " CM_ARGS_COMMUNITY ", " CM_ACCESS ", "
+     "f AS (SELECT m.* FROM acc JOIN community_members m ON m.community_id = acc.id "
+     "WHERE acc.can_read) "
+     "SELECT (SELECT count(*) FROM f), coalesce((SELECT json_agg(" MEMBER_JSON
+     " ORDER BY m.role DESC, m.joined_at, m.user_id) "
+     "FROM (SELECT * FROM f ORDER BY role DESC, joined_at, user_id "
+     "LIMIT %s::int OFFSET %s::int) m JOIN users u ON u.id = m.user_id), '[]'::json) "
+     "FROM acc WHERE acc.can_read"},
+    {SQL_MEMBER_JSON,
+     "SELECT " MEMBER_JSON " FROM community_members m JOIN users u ON u.id = m.user_id "
+     "WHERE m.community_id = %s::uuid AND m.user_id = %s::uuid"},
+    /* community, user, new role, viewer, viewer role: staff change members
+     * and moderators; only owners (and admins) touch owners; never the
+     * last owner. */
+    {SQL_SET_ROLE,
+     "UPDATE community_members m SET role = a.role "
+     "FROM (SELECT %s::uuid AS cid, %s::uuid AS uid, %s::community_role AS role, "
+     "%s::uuid AS viewer, %s::text AS vrole) a "
+     "WHERE m.community_id = a.cid AND m.user_id = a.uid "
+     "AND (a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") ") "
+     "AND ((m.role <> 'owner' AND a.role <> 'owner') OR a.vrole = 'admin' OR "
+     IS_OWNER("a.cid", "a.viewer") ") "
+     "AND (m.role <> 'owner' OR a.role = 'owner' OR " OTHER_OWNER("a.cid", "a.uid") ")"},
+    /* community, user, viewer, viewer role: as above for the removal. */
+    {SQL_REMOVE,
+     "DELETE FROM community_members m "
+     "USING (SELECT %s::uuid AS cid, %s::uuid AS uid, %s::uuid AS viewer, %s::text AS vrole) a "
+     "WHERE m.community_id = a.cid AND m.user_id = a.uid "
+     "AND (a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") ") "
+     "AND (m.role <> 'owner' OR a.vrole = 'admin' OR " IS_OWNER("a.cid", "a.viewer") ") "
+     "AND (m.role <> 'owner' OR " OTHER_OWNER("a.cid", "a.uid") ")"},
+    /* community, user, viewer, viewer role: pending requests and
+     * invitations go with the ban. */
+    {SQL_BAN,
+     "WITH a AS (SELECT %s::uuid AS cid, %s::uuid AS uid, %s::uuid AS viewer, %s::text AS vrole), "
+     "ok AS (SELECT 1 FROM a WHERE a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") "), "
+     "r AS (DELETE FROM community_join_requests j USING a WHERE j.community_id = a.cid "
+     " AND j.user_id = a.uid AND EXISTS (SELECT 1 FROM ok)), "
+     "i AS (DELETE FROM community_invitations j USING a WHERE j.community_id = a.cid "
+     " AND j.user_id = a.uid AND EXISTS (SELECT 1 FROM ok)) "
+     "INSERT INTO community_bans (community_id, user_id, banned_by) "
+     "SELECT a.cid, u.id, a.viewer FROM a JOIN users u ON u.id = a.uid "
+     "WHERE EXISTS (SELECT 1 FROM ok) ON CONFLICT DO NOTHING"},
+    /* user: where they are the only owner, the longest-standing moderator
+     * (else member) takes over; then every membership goes. */
+    {SQL_ACCOUNT_GONE,
+     "WITH a AS (SELECT %s::uuid AS uid), "
+     "sole AS (SELECT m.community_id FROM community_members m, a WHERE m.user_id = a.uid "
+     " AND m.role = 'owner' AND NOT " OTHER_OWNER("m.community_id", "a.uid") "), "
+     "heir AS (SELECT DISTINCT ON (m.community_id) m.community_id, m.user_id "
+     " FROM community_members m JOIN sole s ON s.community_id = m.community_id, a "
+     " WHERE m.user_id <> a.uid ORDER BY m.community_id, m.role DESC, m.joined_at, m.user_id), "
+     "up AS (UPDATE community_members m SET role = 'owner' FROM heir h "
+     " WHERE m.community_id = h.community_id AND m.user_id = h.user_id) "
+     "DELETE FROM community_members m USING a WHERE m.user_id = a.uid"},
+    {NULL, NULL}
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+typedef struct {
+    int exists;
+    const char *role;
+    int banned;
+    int invited;
+} member_target;
+
+/* The target user's standing in the community; -1 after answering 503. */
+static int load_target(request_rec *r, ap_dbd_t *db, const char *cid, const char *uid,
+                       member_target *t)
+{
+    const char *args[2] = {cid, uid};
+    apr_dbd_results_t *res = bl_db_select(r, db, SQL_TARGET, 2, args);
+    apr_dbd_row_t *row;
+
+    memset(t, 0, sizeof *t);
+    if (!res)
+        return -1;
+    if (!(row = community_first_row(r, db, res)))
+        return bl_send_unavailable(r, "database"), -1;
+    t->exists = community_is_true(bl_db_get(r, db, row, 0));
+    t->role = bl_db_get(r, db, row, 1);
+    t->banned = community_is_true(bl_db_get(r, db, row, 2));
+    t->invited = community_is_true(bl_db_get(r, db, row, 3));
+    return 0;
+}
+
+static int is_role(const char *role, const char *want)
+{
+    return role && strcmp(role, want) == 0;
+}
+
+static int lock_community(request_rec *r, ap_dbd_t *db, const char *cid)
+{
+    const char *args[1] = {cid};
+
+    return bl_db_select(r, db, SQL_LOCK, 1, args) ? 0 : -1;
+}
+
+static int last_owner(request_rec *r)
+{
+    return bl_send_error(r, HTTP_CONFLICT, ERR_LAST_OWNER,
+                         "the last owner cannot leave or step down: make someone else "
+                         "owner first", NULL);
+}
+
+/* Notifies every moderator and owner (in the caller's transaction). */
+static int notify_staff(request_rec *r, ap_dbd_t *db, const char *cid, const char *type,
+                        const char *title, const char *body, const char *data)
+{
+    const char *args[1] = {cid};
+    apr_dbd_results_t *res = bl_db_select(r, db, SQL_STAFF, 1, args);
+    apr_dbd_row_t *row = NULL;
+    int rv = 0;
+
+    if (!res)
+        return -1;
+    while (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) == 0)
+        if (community_notify(r, db, bl_db_get(r, db, row, 0), type, title, body, data) != 0)
+            rv = -1;
+    if (rv != 0)
+        bl_send_unavailable(r, "database");
+    return rv;
+}
+
+static const char *community_data(request_rec *r, const community_access *acc)
+{
+    return apr_psprintf(r->pool, "{\"community_id\":\"%s\"}", acc->id);
+}
+
+/* Answers with one membership. */
+static int send_member(request_rec *r, ap_dbd_t *db, const char *cid, const char *uid,
+                       int status, const char *message)
+{
+    const char *args[2] = {cid, uid}, *json = NULL;
+
+    if (bl_db_value(r, db, SQL_MEMBER_JSON, 2, args, &json) != APR_SUCCESS)
+        return OK;
+    if (!json)
+        return community_not_found(r, "member");
+    return bl_send_data(r, status, message, json, NULL);
+}
+
+/* The path's user id, or NULL after answering 404. */
+static const char *path_user(request_rec *r, apr_table_t *params)
+{
+    const char *uid = apr_table_get(params, "user_id");
+
+    return community_valid_id(r, uid, "user") == 0 ? uid : NULL;
+}
+
+/* ---------------------------------------------------------------- join */
+
+static int join_by_request(request_rec *r, ap_dbd_t *db, const bl_user *user,
+                           const community_access *acc)
+{
+    const char *args[2] = {acc->id, user->id};
+    int n;
+
+    if (bl_db_begin(r, db) != 0)
+        return OK;
+    if ((n = bl_db_exec(r, db, SQL_REQUEST, 2, args)) < 0)
+        return bl_db_rollback(r, db), OK;
+    if (n == 1 && notify_staff(r, db, acc->id, "community.join_request",
+                               apr_pstrcat(r->pool, "New request to join ", acc->name, NULL),
+                               apr_pstrcat(r->pool, "Someone asked to join ", acc->name,
+                                           ". Review the request in the community.", NULL),
+                               apr_psprintf(r->pool, "{\"community_id\":\"%s\",\"user_id\":\"%s\"}",
+                                            acc->id, user->id)) != 0)
+        return bl_db_rollback(r, db), OK;
+    if (bl_db_commit(r, db) != 0)
+        return OK;
+    return bl_send_data(r, HTTP_ACCEPTED, "join request sent to the moderators",
+                        apr_psprintf(r->pool, "{\"status\":\"pending\",\"community_id\":\"%s\"}",
+                                     acc->id), NULL);
+}
+
+static int communities_join(request_rec *r, apr_table_t *params)
+{
+    const bl_user *user;
+    community_access acc;
+    const char *args[2];
+    ap_dbd_t *db;
+    int n;
+
+    if (!(user = community_user(r)) || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0)
+        return OK;
+    if (acc.banned)
+        return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN,
+                             "you cannot join this community", NULL);
+    if (acc.role)
+        return bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT,
+                             "you are a member already", NULL);
+    if (!acc.invited && strcmp(acc.privacy, "private") == 0)
+        return join_by_request(r, db, user, &acc);
+    if (!acc.invited && strcmp(acc.privacy, "public") != 0)
+        return community_not_found(r, "community");
+    args[0] = acc.id;
+    args[1] = user->id;
+    if ((n = bl_db_exec(r, db, SQL_JOIN, 2, args)) < 0)
+        return OK;
+    if (n == 0)    /* banned or invitation withdrawn meanwhile */
+        return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN,
+                             "you cannot join this community", NULL);
+    return send_member(r, db, acc.id, user->id, HTTP_CREATED, "joined");
+}
+
+static int communities_leave(request_rec *r, apr_table_t *params)
+{
+    const bl_user *user;
+    community_access acc;
+    const char *args[2];
+    ap_dbd_t *db;
+    int n;
+
+    if (!(user = community_user(r)) || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0)
+        return OK;
+    if (!acc.role)
+        return community_not_found(r, "membership");
+    if (bl_db_begin(r, db) != 0 || lock_community(r, db, acc.id) != 0)
+        return bl_db_rollback(r, db), OK;
+    args[0] = acc.id;
+    args[1] = user->id;
+    if ((n = bl_db_exec(r, db, SQL_LEAVE, 2, args)) < 0)
+        return bl_db_rollback(r, db), OK;
+    if (n == 0) {
+        bl_db_rollback(r, db);
+        return is_role(acc.role, "owner") ? last_owner(r) : community_not_found(r, "membership");
+    }
+    if (bl_db_commit(r, db) != 0)
+        return OK;
+    return bl_send_no_content(r);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static int communities_join_requests(request_rec *r, apr_table_t *params)
+{
+    static const char *const allowed[] = {"page", "per_page", NULL};
+    const bl_user *user;
+    community_access acc;
+    apr_table_t *q;
+    const char *args[5];
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    int page, per_page;
+
+    if (!(user = community_user(r)) || community_query(r, allowed, &q) != 0
+        || bl_pagination_args(r, &page, &per_page) != 0 || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
+        || community_require_moderator(r, &acc) != 0)
+        return OK;
+    args[0] = acc.id;
+    args[1] = user->id;
+    args[2] = user->role;
+    args[3] = apr_itoa(r->pool, per_page);
+    args[4] = apr_itoa(r->pool, (page - 1) * per_page);
+    if (!(res = bl_db_select(r, db, SQL_REQUESTS, 5, args)))
+        return OK;
+    if (!(row = community_first_row(r, db, res)))
+        return bl_send_unavailable(r, "database");
+    return bl_send_data(r, HTTP_OK, NULL, bl_db_get(r, db, row, 1),
+                        bl_pagination_meta(r, page, per_page,
+                                           apr_atoi64(bl_db_get(r, db, row, 0))));
+}
+
+static int decide_request(request_rec *r, apr_table_t *params, int approve)
+{
+    const bl_user *user;
+    community_access acc;
+    const char *args[4], *uid;
+    ap_dbd_t *db;
+    int n;
+
+    if (!(user = community_user(r)) || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
+        || community_require_moderator(r, &acc) != 0 || !(uid = path_user(r, params)))
+        return OK;
+    args[0] = acc.id;
+    args[1] = uid;
+    args[2] = user->id;
+    args[3] = user->role;
+    if (bl_db_begin(r, db) != 0)
+        return OK;
+    if ((n = bl_db_exec(r, db, approve ? SQL_APPROVE : SQL_REJECT, 4, args)) < 0)
+        return bl_db_rollback(r, db), OK;
+    if (n == 0) {
+        bl_db_rollback(r, db);
+        return community_not_found(r, "join request");
+    }
+    if (approve && community_notify(r, db, uid, "community.join_approved",
+                                    apr_pstrcat(r->pool, "Welcome to ", acc.name, NULL),
+                                    apr_pstrcat(r->pool, "Your request to join ", acc.name,
+                                                " was approved.", NULL),
+                                    community_data(r, &acc)) != 0) {
+        bl_db_rollback(r, db);
+        return bl_send_unavailable(r, "database");
+    }
+    if (bl_db_commit(r, db) != 0)
+        return OK;
+    if (approve)
+        return send_member(r, db, acc.id, uid, HTTP_OK, "join request approved");
+    return bl_send_data(r, HTTP_OK, "join request rejected", NULL, NULL);
+}
+
+static int communities_approve(request_rec *r, apr_table_t *params)
+{
+    return decide_request(r, params, 1);
+}
+
+static int communities_reject(request_rec *r, apr_table_t *params)
+{
+    return decide_request(r, params, 0);
+}
+
+/* ---------------------------------------------------------------- invitations */
+
+static int communities_invite(request_rec *r, apr_table_t *params)
+{
+    static const char *const allowed[] = {"user_id", NULL};
+    const bl_user *user;
+    community_access acc;
+    member_target t;
+    json_object *body;
+    const char *args[4], *uid = NULL, *err = NULL;
+    ap_dbd_t *db;
+    int n;
+
+    if (!(user = community_user(r)) || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
+        || community_require_moderator(r, &acc) != 0 || !(body = bl_read_json(r))
+        || community_refuse_unknown(r, body, allowed) != 0)
+        return OK;
+    if (bl_json_get_string(r->pool, body, "user_id", BL_REQUIRED, 36, 36, &uid, &err)
+        != BL_FIELD_OK || !bl_valid_uuid(uid))
+        return bl_send_validation_error(r, "user_id", err ? err : "user_id must be a UUID");
+    if (load_target(r, db, acc.id, uid, &t) != 0)
+        return OK;
+    if (!t.exists)
+        return community_not_found(r, "user");
+    if (t.role)
+        return bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT, "the user is a member already",
+                             NULL);
+    if (t.banned)
+        return bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT,
+                             "the user is banned from this community", NULL);
+    args[0] = acc.id;
+    args[1] = uid;
+    args[2] = user->id;
+    args[3] = user->role;
+    if (bl_db_begin(r, db) != 0)
+        return OK;
+    if ((n = bl_db_exec(r, db, SQL_INVITE, 4, args)) < 0)
+        return bl_db_rollback(r, db), OK;
+    if (n == 1 && community_notify(r, db, uid, "community.invitation",
+                                   apr_pstrcat(r->pool, "You're invited to ", acc.name, NULL),
+                                   apr_pstrcat(r->pool, "A moderator invited you to join ",
+                                               acc.name, ".", NULL),
+                                   community_data(r, &acc)) != 0) {
+        bl_db_rollback(r, db);
+        return bl_send_unavailable(r, "database");
+    }
+    if (bl_db_commit(r, db) != 0)
+        return OK;
+    return bl_send_data(r, n == 1 ? HTTP_CREATED : HTTP_OK,
+                        n == 1 ? "invitation sent" : "invited already",
+                        apr_psprintf(r->pool, "{\"community_id\":\"%s\",\"user_id\":\"%s\"}",
+                                     acc.id, uid), NULL);
+}
+
+/* ---------------------------------------------------------------- members */
+
+static int communities_members(request_rec *r, apr_table_t *params)
+{
+    static const char *const allowed[] = {"page", "per_page", NULL};
+    const bl_user *user;
+    community_access acc;
+    apr_table_t *q;
+    const char *args[6];
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    int page, per_page;
+
+    if (!(user = community_user(r)) || community_query(r, allowed, &q) != 0
+        || bl_pagination_args(r, &page, &per_page) != 0 || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
+        || community_require_read(r, &acc) != 0)
+        return OK;
+    args[0] = acc.id;
+    args[1] = NULL;
+    args[2] = user->id;
+    args[3] = user->role;
+    args[4] = apr_itoa(r->pool, per_page);
+    args[5] = apr_itoa(r->pool, (page - 1) * per_page);
+    if (!(res = bl_db_select(r, db, SQL_MEMBERS, 6, args)))
+        return OK;
+    if (!(row = community_first_row(r, db, res)))
+        return community_not_found(r, "community");
+    return bl_send_data(r, HTTP_OK, NULL, bl_db_get(r, db, row, 1),
+                        bl_pagination_meta(r, page, per_page,
+                                           apr_atoi64(bl_db_get(r, db, row, 0))));
+}
+
+/* 1 when the acting user may touch the target (owners only by owners). */
+static int may_touch(const community_access *acc, const char *target_role, const char *new_role)
+{
+    int actor_owner = acc->is_admin || is_role(acc->role, "owner");
+
+    if (is_role(target_role, "owner") || is_role(new_role, "owner"))
+        return actor_owner;
+    return acc->can_moderate;
+}
+
+static int communities_set_role(request_rec *r, apr_table_t *params)
+{
+    static const char *const allowed[] = {"role", NULL};
+    const bl_user *user;
+    community_access acc;
+    member_target t;
+    json_object *body;
+    const char *args[5], *uid, *role = NULL, *err = NULL;
+    ap_dbd_t *db;
+    int n;
+
+    if (!(user = community_user(r)) || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
+        || community_require_moderator(r, &acc) != 0 || !(uid = path_user(r, params))
+        || !(body = bl_read_json(r)) || community_refuse_unknown(r, body, allowed) != 0)
+        return OK;
+    if (bl_json_get_enum(r->pool, body, "role", BL_REQUIRED, roles, &role, &err) != BL_FIELD_OK)
+        return bl_send_validation_error(r, "role", err);
+    if (bl_db_begin(r, db) != 0 || lock_community(r, db, acc.id) != 0
+        || load_target(r, db, acc.id, uid, &t) != 0)
+        return bl_db_rollback(r, db), OK;
+    if (!t.role) {
+        bl_db_rollback(r, db);
+        return community_not_found(r, "member");
+    }
+    if (!may_touch(&acc, t.role, role)) {
+        bl_db_rollback(r, db);
+        return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN,
+                             "only an owner grants or changes the owner role", NULL);
+    }
+    args[0] = acc.id;
+    args[1] = uid;
+    args[2] = role;
+    args[3] = user->id;
+    args[4] = user->role;
+    if ((n = bl_db_exec(r, db, SQL_SET_ROLE, 5, args)) < 0)
+        return bl_db_rollback(r, db), OK;
+    if (n == 0) {
+        bl_db_rollback(r, db);
+        return last_owner(r);
+    }
+    if (community_audit(r, db, "community.member_role", "community", acc.id,
+                        apr_psprintf(r->pool, "{\"user_id\":\"%s\",\"before\":\"%s\","
+                                     "\"after\":\"%s\"}", uid, t.role, role)) != 0)
+        return bl_db_rollback(r, db), OK;
+    if (bl_db_commit(r, db) != 0)
+        return OK;
+    return send_member(r, db, acc.id, uid, HTTP_OK, "role changed");
+}
+
+static int communities_remove_member(request_rec *r, apr_table_t *params)
+{
+    static const char *const allowed[] = {"ban", NULL};
+    const bl_user *user;
+    community_access acc;
+    member_target t;
+    apr_table_t *q;
+    const char *args[4], *uid, *ban = NULL;
+    ap_dbd_t *db;
+    int n = 0, banning;
+
+    if (!(user = community_user(r)) || community_query(r, allowed, &q) != 0
+        || community_query_bool(r, q, "ban", &ban) != 0 || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
+        || community_require_moderator(r, &acc) != 0 || !(uid = path_user(r, params)))
+        return OK;
+    banning = ban && strcmp(ban, "true") == 0;
+    if (strcasecmp(uid, user->id) == 0)
+        return bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT,
+                             "to leave, use DELETE /communities/:id/leave", NULL);
+    if (bl_db_begin(r, db) != 0 || lock_community(r, db, acc.id) != 0
+        || load_target(r, db, acc.id, uid, &t) != 0)
+        return bl_db_rollback(r, db), OK;
+    if (!t.exists || (!t.role && !banning)) {
+        bl_db_rollback(r, db);
+        return community_not_found(r, "member");
+    }
+    if (t.role && !may_touch(&acc, t.role, NULL)) {
+        bl_db_rollback(r, db);
+        return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN,
+                             "a moderator cannot remove an owner", NULL);
+    }
+    args[0] = acc.id;
+    args[1] = uid;
+    args[2] = user->id;
+    args[3] = user->role;
+    if (t.role && (n = bl_db_exec(r, db, SQL_REMOVE, 4, args)) <= 0) {
+        bl_db_rollback(r, db);
+        return n < 0 ? OK : last_owner(r);
+    }
+    if (banning && bl_db_exec(r, db, SQL_BAN, 4, args) < 0)
+        return bl_db_rollback(r, db), OK;
+    if (community_audit(r, db, banning ? "community.member_banned" : "community.member_removed",
+                        "community", acc.id,
+                        apr_psprintf(r->pool, "{\"user_id\":\"%s\"}", uid)) != 0)
+        return bl_db_rollback(r, db), OK;
+    if (bl_db_commit(r, db) != 0)
+        return OK;
+    return bl_send_no_content(r);
+}
+
+/* ---------------------------------------------------------------- account */
+
+int community_account_deleted(request_rec *r, ap_dbd_t *db, const char *user_id)
+{
+    apr_dbd_prepared_t *st = apr_hash_get(db->prepared, SQL_ACCOUNT_GONE, APR_HASH_KEY_STRING);
+    const char *args[1] = {user_id};
+    int nrows = 0, rv;
+
+    if (!st) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "mod_beautiful_community: %s is not prepared", SQL_ACCOUNT_GONE);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    rv = apr_dbd_pquery(db->driver, r->pool, db->handle, &nrows, st, 1, args);
+    if (rv != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_beautiful_community: %s failed: %s",
+                      SQL_ACCOUNT_GONE, apr_dbd_error(db->driver, db->handle, rv));
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    return OK;
+}
+
+static const community_route routes[] = {
+    {"POST", "/communities/:id/join", communities_join},
+    {"DELETE", "/communities/:id/leave", communities_leave},
+    {"GET", "/communities/:id/join-requests", communities_join_requests},
+    {"POST", "/communities/:id/join-requests/:user_id/approve", communities_approve},
+    {"POST", "/communities/:id/join-requests/:user_id/reject", communities_reject},
+    {"POST", "/communities/:id/invitations", communities_invite},
+    {"GET", "/communities/:id/members", communities_members},
+    {"PUT", "/communities/:id/members/:user_id", communities_set_role},
+    {"DELETE", "/communities/:id/members/:user_id", communities_remove_member},
+    {NULL, NULL, NULL}
+};
+
+const community_part communities_membership_part = {"membership", routes, statements};
