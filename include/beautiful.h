@@ -338,4 +338,31 @@ apr_status_t bl_stream_publish(server_rec *s, apr_pool_t *p, const char *channel
                                const char *event_id, const char *event_type,
                                const char *data_json);
 
+/* ---------------------------------------------------------------- Google service accounts */
+
+/* Access tokens for Google APIs (FCM, Calendar) from a service-account
+ * JSON file (client_email, private_key, token_uri, project_id): the OAuth
+ * 2.0 JWT-bearer grant of RFC 7523, cached per process per scope until a
+ * minute before the token expires (modules/core/google_token.c; the
+ * assertion is common/google_oauth.c). */
+typedef struct bl_google_credentials bl_google_credentials;
+
+/* Reads the file at start-up (a directive handler or post_config, as root:
+ * the file can stay readable by root only). NULL with *err (never any key
+ * material) on failure. */
+bl_google_credentials *bl_google_credentials_load(apr_pool_t *pconf, const char *path,
+                                                  const char **err);
+const char *bl_google_project_id(const bl_google_credentials *c);   /* may be NULL */
+const char *bl_google_client_email(const bl_google_credentials *c);
+
+/* A Bearer token for scope ("https://www.googleapis.com/auth/firebase.messaging"):
+ * the cached one, or a new one from token_uri (bl_http_perform, 10 s, one
+ * retry). Thread-safe; concurrent callers wait for one exchange. NULL with
+ * *err (short, no secrets) when the exchange fails. Memory from p. */
+const char *bl_google_access_token(apr_pool_t *p, server_rec *s, bl_google_credentials *c,
+                                   const char *scope, const char **err);
+
+/* Drops the cached token of scope, e.g. after the API answered 401. */
+void bl_google_token_invalidate(bl_google_credentials *c, const char *scope);
+
 #endif

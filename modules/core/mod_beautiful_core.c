@@ -6,6 +6,7 @@
  * tasks.c, partitions.c and (by their own authors) metrics.c, health.c,
  * ratelimit.c. */
 #include "core_hooks.h"
+#include "http_client.h"
 
 #include <http_protocol.h>
 #include <http_log.h>
@@ -33,6 +34,8 @@ static int core_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (rv != OK)
         return rv;
     bl_db_prepare_core(s);
+    /* google_token.c calls out with libcurl: its global state before threads */
+    bl_http_global_init();
     if ((rv = bl_partitions_post_config(pconf, s)) != OK)
         return rv;
     return bl_metrics_post_config(pconf, s) == APR_SUCCESS ? OK

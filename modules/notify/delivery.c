@@ -11,6 +11,8 @@
 #include <http_log.h>
 #include <apr_strings.h>
 
+#include <string.h>
+
 APLOG_USE_MODULE(beautiful_notify);
 
 /* How often expired leases are looked for (at most): they only exist after
@@ -19,23 +21,56 @@ APLOG_USE_MODULE(beautiful_notify);
 /* Longest pause after the database could not be reached. */
 #define BL_DB_PAUSE_MAX apr_time_from_sec(30)
 
+/* Due rows that the recipient's preferences do not turn away or hold
+ * back (those are handled by SQL_SKIP and SQL_DEFER first), oldest first. */
+#define SQL_DUE(channel_arg, limit_arg) \
+    "SELECT n.id FROM notifications n" \
+    " LEFT JOIN notification_preferences p ON p.user_id = n.user_id" \
+    " WHERE n.status = 'pending' AND n.channel = " channel_arg "::notification_channel" \
+    " AND n.next_attempt_at <= now()" \
+    " AND notification_opt_out(p, n.channel, n.type) IS NULL" \
+    " AND notification_deferred_until(p, n.channel, n.type, now()) IS NULL" \
+    " ORDER BY n.next_attempt_at, n.seq LIMIT " limit_arg "::int FOR UPDATE OF n SKIP LOCKED"
+
 #define SQL_CLAIM \
     "WITH claimed AS (" \
     " UPDATE notifications SET status = 'sending', attempts = attempts + 1," \
     "  next_attempt_at = now() + %s::int * interval '1 second'" \
-    " WHERE id IN (SELECT id FROM notifications" \
-    "  WHERE status = 'pending' AND channel = %s::notification_channel" \
-    "  AND next_attempt_at <= now()" \
-    "  ORDER BY next_attempt_at LIMIT %s::int FOR UPDATE SKIP LOCKED)" \
-    " RETURNING id, user_id, title, body, attempts)" \
-    " SELECT c.id::text," \
+    " WHERE id IN (" SQL_DUE("%s", "%s") ")" \
+    " RETURNING id, user_id, type, title, body, attempts)" \
+    " SELECT c.id::text, c.user_id::text," \
     "  CASE WHEN u.deleted_at IS NULL THEN u.email::text END," \
-    "  c.title, c.body, c.attempts::text" \
-    " FROM claimed c LEFT JOIN users u ON u.id = c.user_id"
+    "  CASE WHEN u.deleted_at IS NULL THEN p.phone END," \
+    "  c.type, c.title, c.body, c.attempts::text" \
+    " FROM claimed c LEFT JOIN users u ON u.id = c.user_id" \
+    " LEFT JOIN notification_preferences p ON p.user_id = c.user_id"
+
+/* In-app rows are delivered by being stored: claimed and marked sent in
+ * one statement, then published to the user's live streams. */
+#define SQL_DELIVER_IN_APP \
+    "UPDATE notifications n SET status = 'sent', sent_at = now(), attempts = attempts + 1," \
+    " last_error = NULL WHERE n.id IN (" SQL_DUE("'in_app'", "%s") ")" \
+    " RETURNING n.user_id::text, n.seq::text, " BL_NOTIFY_ITEM_JSON "::text"
+
+/* Preferences at delivery time: opted out -> skipped ... */
+#define SQL_SKIP \
+    "UPDATE notifications n SET status = 'skipped'," \
+    " skip_reason = notification_opt_out(p, n.channel, n.type)" \
+    " FROM notification_preferences p WHERE p.user_id = n.user_id" \
+    " AND n.status = 'pending' AND n.next_attempt_at <= now()" \
+    " AND notification_opt_out(p, n.channel, n.type) IS NOT NULL"
+
+/* ... and inside quiet hours -> due again when they end. */
+#define SQL_DEFER \
+    "UPDATE notifications n" \
+    " SET next_attempt_at = notification_deferred_until(p, n.channel, n.type, now())" \
+    " FROM notification_preferences p WHERE p.user_id = n.user_id" \
+    " AND n.status = 'pending' AND n.next_attempt_at <= now()" \
+    " AND notification_deferred_until(p, n.channel, n.type, now()) IS NOT NULL"
 
 #define SQL_MARK_SENT \
-    "UPDATE notifications SET status = 'sent', sent_at = now(), last_error = NULL" \
-    " WHERE id = %s::uuid AND status = 'sending'"
+    "UPDATE notifications SET status = 'sent', sent_at = now(), last_error = NULL," \
+    " provider_id = %s WHERE id = %s::uuid AND status = 'sending'"
 
 #define SQL_MARK_RETRY \
     "UPDATE notifications SET status = 'pending', last_error = %s," \
@@ -46,6 +81,10 @@ APLOG_USE_MODULE(beautiful_notify);
     "UPDATE notifications SET status = 'failed', last_error = %s" \
     " WHERE id = %s::uuid AND status = 'sending'"
 
+#define SQL_MARK_SKIPPED \
+    "UPDATE notifications SET status = 'skipped', skip_reason = %s" \
+    " WHERE id = %s::uuid AND status = 'sending'"
+
 #define SQL_RECLAIM \
     "UPDATE notifications SET last_error = 'delivery interrupted'," \
     " status = CASE WHEN attempts >= %s::int THEN 'failed'::notification_status" \
@@ -53,12 +92,24 @@ APLOG_USE_MODULE(beautiful_notify);
     " next_attempt_at = now()" \
     " WHERE status = 'sending' AND next_attempt_at <= now()"
 
+#define SQL_DEVICES \
+    "SELECT id::text, token FROM push_devices WHERE user_id = %s::uuid" \
+    " ORDER BY last_seen_at DESC LIMIT 20"
+
+#define SQL_DEVICE_GONE "DELETE FROM push_devices WHERE id = %s::uuid"
+
 const bl_statement bl_notify_statements[] = {
     {"notify_claim", SQL_CLAIM},
+    {"notify_deliver_in_app", SQL_DELIVER_IN_APP},
+    {"notify_skip", SQL_SKIP},
+    {"notify_defer", SQL_DEFER},
     {"notify_mark_sent", SQL_MARK_SENT},
     {"notify_mark_retry", SQL_MARK_RETRY},
     {"notify_mark_failed", SQL_MARK_FAILED},
+    {"notify_mark_skipped", SQL_MARK_SKIPPED},
     {"notify_reclaim", SQL_RECLAIM},
+    {"notify_devices", SQL_DEVICES},
+    {"notify_device_gone", SQL_DEVICE_GONE},
     {NULL, NULL}
 };
 
@@ -157,10 +208,13 @@ static apr_array_header_t *claim(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *d
         const char *attempts;
 
         n->id = column(db, p, row, 0);
-        n->email = column(db, p, row, 1);
-        n->title = column(db, p, row, 2);
-        n->body = column(db, p, row, 3);
-        attempts = column(db, p, row, 4);
+        n->user_id = column(db, p, row, 1);
+        n->email = column(db, p, row, 2);
+        n->phone = column(db, p, row, 3);
+        n->type = column(db, p, row, 4);
+        n->title = column(db, p, row, 5);
+        n->body = column(db, p, row, 6);
+        attempts = column(db, p, row, 7);
         n->attempts = attempts ? atoi(attempts) : 1;
     }
     return batch;
@@ -181,7 +235,7 @@ static apr_interval_time_t backoff(const bl_notify_conf *conf, int attempts)
 
 static void record(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
                    const bl_notification *n, bl_send_status status,
-                   const char *error)
+                   const char *provider_id, const char *error)
 {
     const char *args[3];
 
@@ -189,8 +243,9 @@ static void record(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
         status = BL_SEND_PERMANENT;
     switch (status) {
     case BL_SEND_OK:
-        args[0] = n->id;
-        run_update(w, p, db, "notify_mark_sent", 1, args);
+        args[0] = provider_id;
+        args[1] = n->id;
+        run_update(w, p, db, "notify_mark_sent", 2, args);
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, w->s,
                      "notification %s sent (attempt %d)", n->id, n->attempts);
         return;
@@ -210,6 +265,13 @@ static void record(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s,
                      "notification %s failed after %d attempt(s): %s",
                      n->id, n->attempts, error);
+        return;
+    case BL_SEND_SKIPPED:
+        args[0] = error;
+        args[1] = n->id;
+        run_update(w, p, db, "notify_mark_skipped", 2, args);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, w->s, "notification %s skipped: %s",
+                     n->id, error);
         return;
     }
 }
@@ -234,9 +296,123 @@ static void reclaim(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
                      "%d notification(s) whose delivery was interrupted will be retried", n);
 }
 
-static void deliver_email_batch(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
+/* Applies the preferences to what is due before anything is claimed. */
+static void gate(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
 {
-    apr_array_header_t *batch = claim(w, p, db, "email");
+    run_update(w, p, db, "notify_skip", 0, NULL);
+    run_update(w, p, db, "notify_defer", 0, NULL);
+}
+
+static void deliver_in_app(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
+{
+    apr_dbd_prepared_t *st = statement(w, db, "notify_deliver_in_app");
+    const char *args[1];
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_array_header_t *events;
+    int rc, i;
+
+    if (!st)
+        return;
+    args[0] = apr_itoa(p, w->conf->batch_size * 5);
+    rc = apr_dbd_pselect(db->driver, p, db->handle, &res, st, 1, 1, args);
+    if (rc != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s, "notify_deliver_in_app failed: %s",
+                     apr_dbd_error(db->driver, db->handle, rc));
+        return;
+    }
+    events = apr_array_make(p, 16, sizeof(const char *) * 3);
+    while (apr_dbd_get_row(db->driver, p, res, &row, -1) == 0) {
+        const char **ev = apr_array_push(events);
+
+        ev[0] = column(db, p, row, 0);
+        ev[1] = column(db, p, row, 1);
+        ev[2] = column(db, p, row, 2);
+    }
+    /* committed (autocommit): a client that gets the event can read the row */
+    for (i = 0; i < events->nelts; i++) {
+        const char **ev = (const char **)(events->elts + (size_t)i * events->elt_size);
+
+        if (bl_stream_publish(w->s, p, notify_stream_channel(p, ev[0]), ev[1], "notification",
+                              ev[2]) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s,
+                         "in-app notifications stored but not published (Redis): "
+                         "open streams get them on reconnect");
+            break;
+        }
+    }
+}
+
+/* The recipient's push devices, or NULL on a database error. */
+static apr_array_header_t *devices_of(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
+                                      const char *user_id)
+{
+    apr_dbd_prepared_t *st = statement(w, db, "notify_devices");
+    const char *args[1] = {user_id};
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    apr_array_header_t *devices;
+    int rc;
+
+    if (!st)
+        return NULL;
+    rc = apr_dbd_pselect(db->driver, p, db->handle, &res, st, 1, 1, args);
+    if (rc != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s, "notify_devices failed: %s",
+                     apr_dbd_error(db->driver, db->handle, rc));
+        return NULL;
+    }
+    devices = apr_array_make(p, 4, sizeof(bl_push_device));
+    while (apr_dbd_get_row(db->driver, p, res, &row, -1) == 0) {
+        bl_push_device *d = apr_array_push(devices);
+
+        d->id = column(db, p, row, 0);
+        d->token = column(db, p, row, 1);
+        d->unregistered = 0;
+    }
+    return devices;
+}
+
+static bl_send_status deliver_push(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
+                                   const bl_notification *n, const char **provider_id,
+                                   const char **error)
+{
+    apr_array_header_t *devices = devices_of(w, p, db, n->user_id);
+    bl_send_status st;
+    int i;
+
+    if (!devices) {
+        *error = "database error reading devices";
+        return BL_SEND_RETRY;
+    }
+    st = bl_push_deliver(p, w->s, &w->conf->push, n, devices, provider_id, error);
+    for (i = 0; i < devices->nelts; i++) {
+        const bl_push_device *d = &APR_ARRAY_IDX(devices, i, bl_push_device);
+        const char *args[1] = {d->id};
+
+        if (d->unregistered && run_update(w, p, db, "notify_device_gone", 1, args) > 0)
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, w->s,
+                         "push device %s removed: FCM no longer knows it", d->id);
+    }
+    return st;
+}
+
+static bl_send_status deliver_one(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
+                                  const char *channel, const bl_notification *n,
+                                  const char **provider_id, const char **error)
+{
+    *provider_id = NULL;
+    if (strcmp(channel, "email") == 0)
+        return bl_email_deliver(p, &w->conf->mail, n, error);
+    if (strcmp(channel, "sms") == 0)
+        return bl_sms_deliver(p, &w->conf->sms, n, provider_id, error);
+    return deliver_push(w, p, db, n, provider_id, error);
+}
+
+static void deliver_batch(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
+                          const char *channel)
+{
+    apr_array_header_t *batch = claim(w, p, db, channel);
     apr_pool_t *each;
     int i;
 
@@ -245,10 +421,10 @@ static void deliver_email_batch(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db
     apr_pool_create(&each, p);
     for (i = 0; i < batch->nelts; i++) {
         const bl_notification *n = &APR_ARRAY_IDX(batch, i, bl_notification);
-        const char *error = NULL;
-        bl_send_status st = bl_email_deliver(each, &w->conf->mail, n, &error);
+        const char *error = NULL, *provider_id = NULL;
+        bl_send_status st = deliver_one(w, each, db, channel, n, &provider_id, &error);
 
-        record(w, each, db, n, st, error ? error : "unknown error");
+        record(w, each, db, n, st, provider_id, error ? error : "unknown error");
         apr_pool_clear(each);
     }
     apr_pool_destroy(each);
@@ -285,6 +461,10 @@ void bl_notify_worker_run(bl_notify_worker *w, apr_pool_t *ptemp)
     if (!db)
         return;
     reclaim(w, ptemp, db);
-    deliver_email_batch(w, ptemp, db);
+    gate(w, ptemp, db);
+    deliver_in_app(w, ptemp, db);
+    deliver_batch(w, ptemp, db, "email");
+    deliver_batch(w, ptemp, db, "sms");
+    deliver_batch(w, ptemp, db, "push");
     bl_db_close(w->s, db);
 }

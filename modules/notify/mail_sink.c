@@ -1,5 +1,6 @@
-/* The file transport: one "<notification id>.eml" per message in a
- * directory (the development and test mail sink).
+/* The file sinks: one "<notification id>.eml" per message in a directory
+ * (the development and test mail sink), and the same for SMS and push
+ * ("<id>.json").
  *
  * Readers never see a partial message: it is written to a hidden temporary
  * file in the same directory, synced, then renamed into place. Writing the
@@ -39,6 +40,12 @@ static const char *write_all(apr_pool_t *p, apr_file_t *f, const char *data)
 bl_send_status bl_mail_sink_write(apr_pool_t *p, const char *dir, const char *id,
                                   const char *message, const char **error)
 {
+    return bl_sink_write(p, dir, id, ".eml", message, error);
+}
+
+bl_send_status bl_sink_write(apr_pool_t *p, const char *dir, const char *id,
+                             const char *suffix, const char *message, const char **error)
+{
     char *tmp;
     const char *final;
     apr_file_t *f;
@@ -49,7 +56,7 @@ bl_send_status bl_mail_sink_write(apr_pool_t *p, const char *dir, const char *id
         *error = "notification id is not a uuid";
         return BL_SEND_PERMANENT;
     }
-    final = apr_pstrcat(p, dir, "/", id, ".eml", NULL);
+    final = apr_pstrcat(p, dir, "/", id, suffix, NULL);
     tmp = apr_pstrcat(p, dir, "/.", id, ".XXXXXX", NULL);
     rv = apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_WRITE | APR_FOPEN_EXCL
                          | APR_FOPEN_BINARY, p);

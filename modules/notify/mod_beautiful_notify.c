@@ -13,10 +13,16 @@
 #include <apr_strings.h>
 #include <apr_file_io.h>
 #include <curl/curl.h>
+#include <unixd.h>
+
+#include <errno.h>
+#include <unistd.h>
 
 #define BL_NOTIFY_TASK "beautiful-notify"
 #define BL_DEFAULT_FROM "Beautiful Life <no-reply@beautiful-life.invalid>"
 #define BL_DEFAULT_MAIL_DIR "/var/lib/beautiful/mail"
+#define BL_DEFAULT_SMS_DIR "/var/lib/beautiful/sms"
+#define BL_DEFAULT_PUSH_DIR "/var/lib/beautiful/push"
 #define BL_CREDENTIALS_MAX 4096
 
 bl_notify_conf *bl_notify_server_conf(const server_rec *s)
@@ -45,6 +51,8 @@ static void *notify_create_server_conf(apr_pool_t *p, server_rec *s)
     c->mail.smtp_tls = BL_TLS_REQUIRED;
     c->mail.smtp_connect_timeout = apr_time_from_sec(10);
     c->mail.smtp_timeout = apr_time_from_sec(60);
+    c->sms.dir = BL_DEFAULT_SMS_DIR;
+    c->push.dir = BL_DEFAULT_PUSH_DIR;
     return c;
 }
 
@@ -263,6 +271,98 @@ static const char *cmd_smtp_timeout(cmd_parms *cmd, void *dc, const char *connec
     return NULL;
 }
 
+/* BeautifulSMSDir, BeautifulPushDir */
+static const char *cmd_sink_dir(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err;
+    bl_notify_conf *c = global_conf(cmd, &err);
+    const char *dir;
+
+    if (!c)
+        return err;
+    if (!(dir = ap_server_root_relative(cmd->pool, arg)))
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": invalid path", NULL);
+    if (cmd->info == (void *)1)
+        c->sms.dir = dir;
+    else
+        c->push.dir = dir;
+    return NULL;
+}
+
+/* A base URL: http(s)://host[:port][/path], no trailing slash kept. An
+ * empty value (an unset environment variable) leaves the file sink. */
+static const char *base_url(cmd_parms *cmd, const char *arg, const char **out)
+{
+    size_t len = strlen(arg);
+
+    if (len == 0) {
+        *out = NULL;
+        return NULL;
+    }
+    if (strncasecmp(arg, "https://", 8) && strncasecmp(arg, "http://", 7))
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": expected an http:// or https:// URL",
+                           NULL);
+    while (len > 0 && arg[len - 1] == '/')
+        len--;
+    *out = apr_pstrndup(cmd->pool, arg, len);
+    return NULL;
+}
+
+static const char *cmd_twilio_url(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err;
+    bl_notify_conf *c = global_conf(cmd, &err);
+
+    return c ? base_url(cmd, arg, &c->sms.url) : err;
+}
+
+static const char *cmd_twilio_string(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err;
+    bl_notify_conf *c = global_conf(cmd, &err);
+
+    if (!c)
+        return err;
+    switch ((int)(apr_uintptr_t)cmd->info) {
+    case 1:
+        c->sms.account_sid = arg;
+        break;
+    case 2:
+        c->sms.auth_token = arg;
+        break;
+    default:
+        c->sms.from = arg;
+        break;
+    }
+    return NULL;
+}
+
+static const char *cmd_fcm_url(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err;
+    bl_notify_conf *c = global_conf(cmd, &err);
+
+    return c ? base_url(cmd, arg, &c->push.url) : err;
+}
+
+/* Read here, at start-up as root: the key file can stay root's. */
+static const char *cmd_fcm_credentials(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err;
+    bl_notify_conf *c = global_conf(cmd, &err);
+    const char *path;
+
+    if (!c)
+        return err;
+    if (!*arg)
+        return NULL;
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (!path || !(c->push.credentials = bl_google_credentials_load(cmd->pool, path, &err)))
+        return apr_psprintf(cmd->pool, "BeautifulFCMCredentials %s: %s", arg,
+                            path ? err : "invalid path");
+    return NULL;
+}
+
 static const command_rec notify_cmds[] = {
     AP_INIT_FLAG("BeautifulNotifyDelivery", cmd_delivery, NULL, RSRC_CONF,
                  "On (default): this host runs the delivery worker"),
@@ -291,6 +391,22 @@ static const command_rec notify_cmds[] = {
                   "File whose first line is user:password for SMTP AUTH"),
     AP_INIT_TAKE12("BeautifulSMTPTimeout", cmd_smtp_timeout, NULL, RSRC_CONF,
                    "Connect timeout and whole-message timeout (default 10s 60s)"),
+    AP_INIT_TAKE1("BeautifulSMSDir", cmd_sink_dir, (void *)1, RSRC_CONF,
+                  "SMS file sink directory (used when BeautifulTwilioURL is unset)"),
+    AP_INIT_TAKE1("BeautifulPushDir", cmd_sink_dir, (void *)2, RSRC_CONF,
+                  "Push file sink directory (used when BeautifulFCMURL is unset)"),
+    AP_INIT_TAKE1("BeautifulTwilioURL", cmd_twilio_url, NULL, RSRC_CONF,
+                  "Base URL of Twilio's API (https://api.twilio.com); empty: file sink"),
+    AP_INIT_TAKE1("BeautifulTwilioAccountSID", cmd_twilio_string, (void *)1, RSRC_CONF,
+                  "Twilio Account SID"),
+    AP_INIT_TAKE1("BeautifulTwilioAuthToken", cmd_twilio_string, (void *)2, RSRC_CONF,
+                  "Twilio Auth Token"),
+    AP_INIT_TAKE1("BeautifulTwilioFrom", cmd_twilio_string, (void *)3, RSRC_CONF,
+                  "Sender: a Twilio number in E.164 or a Messaging Service SID"),
+    AP_INIT_TAKE1("BeautifulFCMURL", cmd_fcm_url, NULL, RSRC_CONF,
+                  "Base URL of FCM (https://fcm.googleapis.com); empty: file sink"),
+    AP_INIT_TAKE1("BeautifulFCMCredentials", cmd_fcm_credentials, NULL, RSRC_CONF,
+                  "Google service-account JSON file for FCM"),
     {NULL}
 };
 
@@ -322,6 +438,43 @@ static int check_mail_dir(const bl_mail_conf *mail, apr_pool_t *ptemp, server_re
     return OK;
 }
 
+/* A sink directory, made at start-up (as root) for the child user. */
+static int make_sink_dir(apr_pool_t *p, server_rec *s, const char *dir)
+{
+    apr_status_t rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, p);
+
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "cannot create the sink directory %s", dir);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (geteuid() == 0 && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                     "cannot hand %s to the httpd user", dir);
+    return OK;
+}
+
+static int check_sms_push(const bl_notify_conf *conf, apr_pool_t *ptemp, server_rec *s)
+{
+    int rc;
+
+    if (conf->sms.url && (!conf->sms.account_sid || !conf->sms.auth_token || !conf->sms.from)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "BeautifulTwilioURL needs "
+                     "BeautifulTwilioAccountSID, BeautifulTwilioAuthToken and BeautifulTwilioFrom");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (conf->push.url && (!conf->push.credentials
+                           || !bl_google_project_id(conf->push.credentials))) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "BeautifulFCMURL needs "
+                     "BeautifulFCMCredentials naming a service account with a project_id");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!conf->sms.url && (rc = make_sink_dir(ptemp, s, conf->sms.dir)) != OK)
+        return rc;
+    if (!conf->push.url && (rc = make_sink_dir(ptemp, s, conf->push.dir)) != OK)
+        return rc;
+    return OK;
+}
+
 static int notify_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                               apr_pool_t *ptemp, server_rec *s)
 {
@@ -347,7 +500,8 @@ static int notify_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     /* The first pass only checks the configuration. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
-    if ((rc = check_mail_dir(&conf->mail, ptemp, s)) != OK)
+    if ((rc = check_mail_dir(&conf->mail, ptemp, s)) != OK
+        || (rc = check_sms_push(conf, ptemp, s)) != OK)
         return rc;
     if (conf->lease <= (apr_interval_time_t)conf->batch_size * conf->mail.smtp_timeout
         && conf->mail.transport == BL_MAIL_SMTP)

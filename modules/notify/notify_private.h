@@ -31,6 +31,22 @@ typedef struct {
     apr_interval_time_t smtp_timeout; /* whole transaction of one message */
 } bl_mail_conf;
 
+/* SMS: Twilio's Messages API when url is set, else the file sink. */
+typedef struct {
+    const char *dir;                  /* BeautifulSMSDir */
+    const char *url;                  /* BeautifulTwilioURL (base) */
+    const char *account_sid;          /* BeautifulTwilioAccountSID */
+    const char *auth_token;           /* BeautifulTwilioAuthToken */
+    const char *from;                 /* BeautifulTwilioFrom */
+} bl_sms_conf;
+
+/* Push: FCM HTTP v1 when url is set, else the file sink. */
+typedef struct {
+    const char *dir;                  /* BeautifulPushDir */
+    const char *url;                  /* BeautifulFCMURL (base) */
+    bl_google_credentials *credentials; /* BeautifulFCMCredentials */
+} bl_push_conf;
+
 /* Server-wide delivery settings (main server only; GLOBAL_ONLY directives). */
 typedef struct {
     int enabled;                      /* BeautifulNotifyDelivery */
@@ -41,6 +57,8 @@ typedef struct {
     apr_interval_time_t backoff_max;
     apr_interval_time_t lease;        /* BeautifulNotifyLease */
     bl_mail_conf mail;
+    bl_sms_conf sms;
+    bl_push_conf push;
 } bl_notify_conf;
 
 bl_notify_conf *bl_notify_server_conf(const server_rec *s);
@@ -50,7 +68,10 @@ bl_notify_conf *bl_notify_server_conf(const server_rec *s);
 /* A claimed notification, as the claim statement returns it. */
 typedef struct {
     const char *id;
+    const char *user_id;
     const char *email;     /* NULL: no address, or the user is gone */
+    const char *phone;     /* from the preferences; NULL: none */
+    const char *type;
     const char *title;
     const char *body;
     int attempts;          /* including the current one */
@@ -60,14 +81,16 @@ typedef struct {
 typedef enum {
     BL_SEND_OK = 0,
     BL_SEND_RETRY,         /* transient: try again after a backoff */
-    BL_SEND_PERMANENT      /* will never work: mark failed now */
+    BL_SEND_PERMANENT,     /* will never work: mark failed now */
+    BL_SEND_SKIPPED        /* nowhere to send it (no phone, no device) */
 } bl_send_status;
 
 /* The statements the worker uses, registered with mod_dbd at start-up. */
 extern const bl_statement bl_notify_statements[];
 
 /* One pass of the worker: reclaim expired leases (now and then), claim a
- * batch of due email notifications, deliver each and record the outcome.
+ * apply the preferences (skip, defer), deliver in-app rows and publish them,
+ * claim due email, sms and push batches, deliver each and record the outcome.
  * Never fails: errors are logged and the rows stay retryable. */
 typedef struct bl_notify_worker bl_notify_worker;
 bl_notify_worker *bl_notify_worker_create(apr_pool_t *p, server_rec *s);
@@ -102,6 +125,32 @@ bl_send_status bl_mail_sink_write(apr_pool_t *p, const char *dir, const char *id
 bl_send_status bl_smtp_send(apr_pool_t *p, const bl_mail_conf *conf,
                             const char *rcpt, const char *message,
                             const char **error);
+
+/* ---------------------------------------------------------------- sms, push */
+
+/* Sends n as an SMS to n->phone. On success *provider_id is Twilio's sid
+ * (NULL for the file sink). *error never holds the number or the text. */
+bl_send_status bl_sms_deliver(apr_pool_t *p, const bl_sms_conf *conf,
+                              const bl_notification *n, const char **provider_id,
+                              const char **error);
+
+/* A registered device of the recipient. */
+typedef struct {
+    const char *id;
+    const char *token;
+    int unregistered;      /* set by bl_push_deliver: FCM no longer knows it */
+} bl_push_device;
+
+/* Sends n to each device (one FCM message each). Sent when one device took
+ * it (*provider_id: that message's name); devices FCM called UNREGISTERED
+ * are flagged for removal. */
+bl_send_status bl_push_deliver(apr_pool_t *p, server_rec *s, const bl_push_conf *conf,
+                               const bl_notification *n, apr_array_header_t *devices,
+                               const char **provider_id, const char **error);
+
+/* Writes content to "<id><suffix>" in dir atomically (the file sinks). */
+bl_send_status bl_sink_write(apr_pool_t *p, const char *dir, const char *id,
+                             const char *suffix, const char *content, const char **error);
 
 /* ---------------------------------------------------------------- routes */
 

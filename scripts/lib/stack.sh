@@ -324,6 +324,16 @@ bl_dev_httpd() {
         export BL_RUN_GROUP
         BL_HTTPD_DEFINES+=(-D BL_DROP_PRIVILEGES)
     fi
+    # Outside services (notify): defined when configured, read from the
+    # environment by conf/mods-available/beautiful_notify.conf.
+    if [ -n "${BL_TWILIO_URL:-}" ]; then
+        BL_HTTPD_DEFINES+=(-D BL_TWILIO)
+        export BL_TWILIO_URL BL_TWILIO_ACCOUNT_SID BL_TWILIO_AUTH_TOKEN BL_TWILIO_FROM
+    fi
+    if [ -n "${BL_FCM_URL:-}" ]; then
+        BL_HTTPD_DEFINES+=(-D BL_FCM)
+        export BL_FCM_URL BL_FCM_CREDENTIALS
+    fi
     export BL_MODULES_CONF BL_HTTPD_MODDIR BL_RUN_USER
 }
 
