@@ -73,7 +73,7 @@ extern const community_part chat_conversations_part, chat_messages_part,
 /* ---------------------------------------------------------------- SQL */
 
 /* RFC 3339 UTC text with microseconds (chat ordering needs them). */
-#define CV_TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define CV_TS(c) "to_char((" c ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* A participant as the others see them: never the email. */
 #define CV_PERSON(u) \
     "json_build_object('id', " u ".id, 'name', nullif(btrim(concat_ws(' ', " u ".first_name, " \

@@ -18,7 +18,7 @@
 
 #include <string.h>
 
-#define TS_S(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define TS_S(c) "to_char((" c ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /* Who may see session s (viewer a.me with role a.vrole). */
 #define VS_VISIBLE \

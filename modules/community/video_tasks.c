@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-#define TS_S(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define TS_S(c) "to_char((" c ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 #define CLAIM_BATCH "10"
 #define LEASE "2 minutes"
 #define MAX_ATTEMPTS 8
