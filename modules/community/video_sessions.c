@@ -108,7 +108,7 @@ static const bl_statement video_statements[] = {
      " duration_minutes, max_participants, meet_link, link_source, calendar_state, "
      " calendar_next_attempt) "
      "SELECT v.id, v.cid, v.host, btrim(v.title), v.descr, v.at, v.dur, v.maxp, v.link, v.src, "
-     " v.state, now() "
+     " v.state, now() + interval '2 minutes' "
      "FROM (SELECT %s::uuid AS id, %s::uuid AS cid, %s::uuid AS host, %s AS title, %s AS descr, "
      " %s::timestamptz AS at, %s::int AS dur, %s::int AS maxp, %s AS link, "
      " %s::video_link_source AS src, %s::video_calendar_state AS state) v "
@@ -148,7 +148,7 @@ static const bl_statement video_statements[] = {
     {SQL_CANCEL,
      "UPDATE video_sessions SET status = 'cancelled', cancelled_at = now(), "
      " calendar_state = CASE WHEN calendar_event_id IS NOT NULL THEN 'delete' ELSE 'none' END"
-     "::video_calendar_state, calendar_next_attempt = now() "
+     "::video_calendar_state, calendar_next_attempt = now() + interval '2 minutes' "
      "WHERE id = %s::uuid RETURNING title"},
     /* session */
     {SQL_PARTICIPANT_IDS,
@@ -490,8 +490,9 @@ static int video_create(request_rec *r, apr_table_t *params)
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           "video session %s: Google Calendar insert failed (%s)%s", id, why,
                           rv == VIDEO_CAL_RETRY ? "; retried in the background" : "");
-            if (rv == VIDEO_CAL_FAILED)
-                record_calendar(r, db, id, NULL, NULL, "none", NULL);
+            /* The row was leased to this request; a retry is due now. */
+            record_calendar(r, db, id, NULL, NULL, rv == VIDEO_CAL_RETRY ? "insert" : "none",
+                            rv == VIDEO_CAL_RETRY ? "0" : NULL);
             message = rv == VIDEO_CAL_RETRY
                           ? "session created with a video link from the template: Google "
                             "Calendar failed and is retried in the background"
@@ -632,12 +633,14 @@ static int video_cancel(request_rec *r, apr_table_t *params)
         return OK;
     if (cols[3]) {
         const char *why = NULL;
-        if (video_calendar_delete(r->pool, r->server, cols[3], &why) == VIDEO_CAL_OK)
+        if (video_calendar_delete(r->pool, r->server, cols[3], &why) == VIDEO_CAL_OK) {
             record_calendar(r, db, id, NULL, NULL, "none", NULL);
-        else
+        } else {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           "video session %s: Google Calendar delete failed (%s); retried "
                           "in the background", id, why);
+            record_calendar(r, db, id, NULL, NULL, "delete", "0");
+        }
     }
     return bl_send_no_content(r);
 }
