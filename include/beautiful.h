@@ -283,6 +283,17 @@ int bl_refresh_token_ttl(request_rec *r);  /* seconds */
 #define BL_ACCESS_COOKIE  "__Host-bl_at"
 #define BL_REFRESH_COOKIE "__Host-bl_rt"
 
+/* ---------------------------------------------------------------- metrics */
+
+/* Notification delivery, shown on /metrics as
+ * beautiful_notifications_total{channel,outcome} (channel email | sms |
+ * push | in_app; outcome sent | retry | failed | skipped; other values are
+ * ignored) and beautiful_notifications_queued{channel,status} (status
+ * pending | sending | failed), a gauge the delivery worker sets. Shared
+ * memory, summed across children; safe from any thread. */
+void bl_metrics_count_notification(const char *channel, const char *outcome);
+void bl_metrics_set_notification_queue(const char *channel, const char *status, long n);
+
 /* ---------------------------------------------------------------- live streams */
 
 /* Server-Sent Events fed by Redis pub/sub (modules/core/stream.c).

@@ -14,7 +14,7 @@ use BL::Test;
 require "$FindBin::Bin/notify_helpers.pl";
 
 plan skip_all => 'mod_beautiful_notify not loaded' unless notify_loaded();
-plan tests => 36;
+plan tests => 40;
 
 my $mark = bl_error_log_mark();
 my $sms_dir = "$ENV{BL_STATE_DIR}/sms";
@@ -128,6 +128,24 @@ prefs($w, { quiet_hours => { start => $past, end => $past_end } });
 bl_psql(q{UPDATE notifications SET next_attempt_at = now() WHERE id = $1}, $quiet);
 is(notify_wait($quiet, 10)->{status}, 'sent', 'after the quiet hours it is delivered');
 ok(-f "$sms_dir/$quiet.json", '... into the sink');
+
+# ---------------------------------------------------------------- metrics
+
+sub metric {
+    my ($text, $name, %labels) = @_;
+    my $want = join(',', map { qq{$_="$labels{$_}"} } sort keys %labels);
+    return $text =~ /^\Q$name\E\{\Q$want\E\} (\d+)$/m ? $1 : undef;
+}
+my ($mres) = bl_request(GET => '/metrics');
+my $text = $mres->content;
+ok((metric($text, 'beautiful_notifications_total', channel => 'sms', outcome => 'sent') // 0) >= 4,
+   'metrics: sms sent counted');
+ok((metric($text, 'beautiful_notifications_total', channel => 'sms', outcome => 'skipped') // 0) >= 2,
+   'metrics: sms skipped counted');
+ok((metric($text, 'beautiful_notifications_total', channel => 'in_app', outcome => 'sent') // 0) >= 2,
+   'metrics: in-app sent counted');
+ok(defined metric($text, 'beautiful_notifications_queued', channel => 'push', status => 'pending'),
+   'metrics: queue depth by channel and status');
 
 # ---------------------------------------------------------------- privacy
 

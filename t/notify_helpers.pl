@@ -153,3 +153,19 @@ sub unbool {
     return $v;
 }
 1;
+
+# Runs t/tools/openapi_check.py validate on a response: true when the answer
+# matches what docs/openapi.yaml documents for METHOD PATH (spec template).
+sub notify_conforms {
+    my ($res, $method, $path) = @_;
+    require File::Temp;
+    my ($fh, $file) = File::Temp::tempfile(UNLINK => 1);
+    binmode $fh;
+    print {$fh} $res->content;
+    close $fh;
+    my $tool = "$ENV{BL_SRC_DIR}/t/tools/openapi_check.py";
+    my $ct = $res->header('Content-Type') // 'application/json';
+    my $out = `/usr/bin/python3 '$tool' --spec '$ENV{BL_SRC_DIR}/docs/openapi.yaml' validate $method '$path' ${\ $res->code} '$ct' < '$file' 2>&1`;
+    Test::More::diag($out) if $?;
+    return $? == 0;
+}

@@ -13,7 +13,7 @@ use BL::Test;
 require "$FindBin::Bin/notify_helpers.pl";
 
 plan skip_all => 'mod_beautiful_notify not loaded' unless notify_loaded();
-plan tests => 68;
+plan tests => 74;
 
 my $alice = notify_user();
 my $bob = notify_user();
@@ -41,6 +41,7 @@ is($d->{meta}{unread_count}, 3, 'meta.unread_count');
 is($d->{meta}{total}, 3, 'meta.total');
 ok(!$d->{data}[0]{read} && exists $d->{data}[0]{created_at}, 'item shape: read flag, created_at');
 is($res->header('Cache-Control'), 'no-store', 'personal data is not cached');
+ok(notify_conforms($res, 'GET', '/notifications'), '... the answer matches docs/openapi.yaml');
 
 ($res, $d) = api(GET => '/notifications', $alice, query => { type => 'chat.message' });
 is(scalar @{ $d->{data} }, 1, 'type= filters');
@@ -61,6 +62,7 @@ is($res->code, 401, 'no token: 401');
 ($res, $d) = api(PUT => "/notifications/$ids[0]/read", $alice);
 is($res->code, 200, 'PUT /notifications/:id/read: 200');
 ok($d->{data}{read} && $d->{data}{read_at}, '... read with read_at');
+ok(notify_conforms($res, 'PUT', '/notifications/{id}/read'), '... as documented');
 ($res, $d) = api(GET => '/notifications', $alice, query => { unread => 'true' });
 is_deeply([sort map { $_->{title} } @{ $d->{data} }], ['Note 2', 'Note 3'], 'unread=true filters');
 is($d->{meta}{unread_count}, 2, 'unread_count went down');
@@ -105,6 +107,7 @@ is_deeply(unbool($d->{data}), { channels => { email => 1, sms => 1, push => 1, i
     quiet_hours => { start => '22:00', end => '07:00', timezone => 'Asia/Kolkata' },
     phone => '+919812345678' });
 is($res->code, 200, 'PUT preferences: 200');
+ok(notify_conforms($res, 'PUT', '/notifications/preferences'), '... as documented');
 is_deeply(unbool($d->{data}), { channels => { email => 1, sms => 0, push => 1, in_app => 1 },
                         types => { 'reminder.due' => ['push', 'in_app'] },
                         quiet_hours => { start => '22:00', end => '07:00',
@@ -153,6 +156,7 @@ ok(!defined $d->{data}{quiet_hours} && !defined $d->{data}{phone}, 'null clears 
 ($res, $d) = api(POST => '/notifications/devices', $alice,
                  json => { platform => 'android', token => 'tok-alice-1' });
 is($res->code, 201, 'POST device: 201');
+ok(notify_conforms($res, 'POST', '/notifications/devices'), '... as documented');
 my $dev = $d->{data}{id};
 ($res, $d) = api(POST => '/notifications/devices', $alice,
                  json => { platform => 'android', token => 'tok-alice-1' });
@@ -178,11 +182,13 @@ bl_psql(q{UPDATE notifications SET status = 'failed', attempts = 5, last_error =
 is($res->code, 403, 'a patient: 403');
 ($res, $d) = api(GET => '/admin/notifications', $admin, query => { status => 'failed', per_page => 100 });
 is($res->code, 200, 'admin list: 200');
+ok(notify_conforms($res, 'GET', '/admin/notifications'), '... as documented');
 my ($item) = grep { $_->{id} eq $dead } @{ $d->{data} };
 ok($item && $item->{last_error} eq 'smtp 550', 'the dead letter is listed with its error');
 ok($item && !exists $item->{title} && !exists $item->{body}, '... never its title or body');
 ($res, $d) = api(GET => '/admin/notifications', $admin, query => { status => 'lost' });
 is($res->code, 400, 'unknown status: 400');
+ok(notify_conforms($res, 'GET', '/admin/notifications'), '... in the documented envelope');
 ($res, $d) = api(POST => "/admin/notifications/$dead/retry", $admin);
 is($res->code, 200, 'retry: 200');
 is(notify_row($dead)->{status} =~ /^(pending|sending|sent)$/ ? 1 : 0, 1, '... queued again');

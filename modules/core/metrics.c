@@ -74,11 +74,21 @@ typedef struct {
 #define BL_REQ_OVERFLOW_SLOTS  5
 #define BL_HIST_OVERFLOW_SLOTS 1
 
+/* Notification delivery (mod_beautiful_notify): fixed label sets. */
+static const char *const notify_channels[] = {"email", "sms", "push", "in_app"};
+static const char *const notify_outcomes[] = {"sent", "retry", "failed", "skipped"};
+static const char *const notify_queue_statuses[] = {"pending", "sending", "failed"};
+#define BL_N_CHANNELS 4
+#define BL_N_OUTCOMES 4
+#define BL_N_QUEUE_STATUSES 3
+
 typedef struct {
     uint64_t magic;
     uint64_t size;
     uint64_t db_errors;
     uint64_t redis_errors;
+    uint64_t notifications[BL_N_CHANNELS][BL_N_OUTCOMES];
+    int64_t notification_queue[BL_N_CHANNELS][BL_N_QUEUE_STATUSES];
     bl_req_slot req[BL_METRICS_REQ_SLOTS];
     bl_hist_slot hist[BL_METRICS_HIST_SLOTS];
 } bl_metrics_table;
@@ -257,6 +267,34 @@ void bl_metrics_count_redis_error(void)
         __atomic_add_fetch(&metrics->redis_errors, 1, __ATOMIC_RELAXED);
 }
 
+static int label_index(const char *value, const char *const *labels, int n)
+{
+    int i;
+
+    for (i = 0; value && i < n; i++)
+        if (strcmp(value, labels[i]) == 0)
+            return i;
+    return -1;
+}
+
+void bl_metrics_count_notification(const char *channel, const char *outcome)
+{
+    int c = label_index(channel, notify_channels, BL_N_CHANNELS);
+    int o = label_index(outcome, notify_outcomes, BL_N_OUTCOMES);
+
+    if (metrics && c >= 0 && o >= 0)
+        __atomic_add_fetch(&metrics->notifications[c][o], 1, __ATOMIC_RELAXED);
+}
+
+void bl_metrics_set_notification_queue(const char *channel, const char *status, long n)
+{
+    int c = label_index(channel, notify_channels, BL_N_CHANNELS);
+    int st = label_index(status, notify_queue_statuses, BL_N_QUEUE_STATUSES);
+
+    if (metrics && c >= 0 && st >= 0)
+        __atomic_store_n(&metrics->notification_queue[c][st], (int64_t)n, __ATOMIC_RELAXED);
+}
+
 /* ---------------------------------------------------------------- set-up */
 
 static void table_init(bl_metrics_table *t)
@@ -424,6 +462,28 @@ static void write_dependency_errors(request_rec *r)
                __atomic_load_n(&metrics->redis_errors, __ATOMIC_RELAXED));
 }
 
+static void write_notifications(request_rec *r)
+{
+    int c, i;
+
+    ap_rputs("# HELP beautiful_notifications_total Notification delivery attempts by "
+             "channel and outcome.\n# TYPE beautiful_notifications_total counter\n", r);
+    for (c = 0; c < BL_N_CHANNELS; c++)
+        for (i = 0; i < BL_N_OUTCOMES; i++)
+            ap_rprintf(r, "beautiful_notifications_total{channel=\"%s\",outcome=\"%s\"} %"
+                       APR_UINT64_T_FMT "\n", notify_channels[c], notify_outcomes[i],
+                       __atomic_load_n(&metrics->notifications[c][i], __ATOMIC_RELAXED));
+    ap_rputs("# HELP beautiful_notifications_queued Notifications waiting, being sent or "
+             "failed, by channel (counted by the delivery worker every few seconds).\n"
+             "# TYPE beautiful_notifications_queued gauge\n", r);
+    for (c = 0; c < BL_N_CHANNELS; c++)
+        for (i = 0; i < BL_N_QUEUE_STATUSES; i++)
+            ap_rprintf(r, "beautiful_notifications_queued{channel=\"%s\",status=\"%s\"} %"
+                       APR_INT64_T_FMT "\n", notify_channels[c], notify_queue_statuses[i],
+                       (apr_int64_t)__atomic_load_n(&metrics->notification_queue[c][i],
+                                                    __ATOMIC_RELAXED));
+}
+
 int bl_metrics_handler(request_rec *r)
 {
     bl_set_route(r, "/metrics");
@@ -442,5 +502,6 @@ int bl_metrics_handler(request_rec *r)
     write_requests(r);
     write_durations(r);
     write_dependency_errors(r);
+    write_notifications(r);
     return OK;
 }

@@ -18,6 +18,8 @@ APLOG_USE_MODULE(beautiful_notify);
 /* How often expired leases are looked for (at most): they only exist after
  * a crash, so there is no point in looking every second. */
 #define BL_RECLAIM_EVERY apr_time_from_sec(30)
+/* How often the queue depth is counted for /metrics. */
+#define BL_QUEUE_EVERY apr_time_from_sec(10)
 /* Longest pause after the database could not be reached. */
 #define BL_DB_PAUSE_MAX apr_time_from_sec(30)
 
@@ -58,7 +60,7 @@ APLOG_USE_MODULE(beautiful_notify);
     " skip_reason = notification_opt_out(p, n.channel, n.type)" \
     " FROM notification_preferences p WHERE p.user_id = n.user_id" \
     " AND n.status = 'pending' AND n.next_attempt_at <= now()" \
-    " AND notification_opt_out(p, n.channel, n.type) IS NOT NULL"
+    " AND notification_opt_out(p, n.channel, n.type) IS NOT NULL RETURNING n.channel::text"
 
 /* ... and inside quiet hours -> due again when they end. */
 #define SQL_DEFER \
@@ -98,6 +100,11 @@ APLOG_USE_MODULE(beautiful_notify);
 
 #define SQL_DEVICE_GONE "DELETE FROM push_devices WHERE id = %s::uuid"
 
+/* The queue depth for the metrics (partial indexes serve each status). */
+#define SQL_QUEUE \
+    "SELECT channel::text, status::text, count(*)::text FROM notifications" \
+    " WHERE status IN ('pending', 'sending', 'failed') GROUP BY 1, 2"
+
 const bl_statement bl_notify_statements[] = {
     {"notify_claim", SQL_CLAIM},
     {"notify_deliver_in_app", SQL_DELIVER_IN_APP},
@@ -110,6 +117,7 @@ const bl_statement bl_notify_statements[] = {
     {"notify_reclaim", SQL_RECLAIM},
     {"notify_devices", SQL_DEVICES},
     {"notify_device_gone", SQL_DEVICE_GONE},
+    {"notify_queue", SQL_QUEUE},
     {NULL, NULL}
 };
 
@@ -117,6 +125,7 @@ struct bl_notify_worker {
     server_rec *s;
     const bl_notify_conf *conf;
     apr_time_t next_reclaim;
+    apr_time_t next_queue_count;
     apr_time_t db_retry_at;      /* after a failed connect: pause until then */
     apr_interval_time_t db_pause;
 };
@@ -207,6 +216,7 @@ static apr_array_header_t *claim(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *d
         bl_notification *n = apr_array_push(batch);
         const char *attempts;
 
+        n->channel = channel;
         n->id = column(db, p, row, 0);
         n->user_id = column(db, p, row, 1);
         n->email = column(db, p, row, 2);
@@ -239,8 +249,11 @@ static void record(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db,
 {
     const char *args[3];
 
+    static const char *const outcome[] = {"sent", "retry", "failed", "skipped"};
+
     if (status == BL_SEND_RETRY && n->attempts >= w->conf->max_attempts)
         status = BL_SEND_PERMANENT;
+    bl_metrics_count_notification(n->channel, outcome[status]);
     switch (status) {
     case BL_SEND_OK:
         args[0] = provider_id;
@@ -296,10 +309,67 @@ static void reclaim(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
                      "%d notification(s) whose delivery was interrupted will be retried", n);
 }
 
+/* Runs a prepared SELECT of one or more text columns and hands each row
+ * to fn; returns the number of rows or -1 (logged). */
+static int each_row(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db, const char *label,
+                    int nargs, const char **args,
+                    void (*fn)(ap_dbd_t *db, apr_pool_t *p, apr_dbd_row_t *row, void *ctx),
+                    void *ctx)
+{
+    apr_dbd_prepared_t *st = statement(w, db, label);
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rc, n = 0;
+
+    if (!st)
+        return -1;
+    rc = apr_dbd_pselect(db->driver, p, db->handle, &res, st, 1, nargs, args);
+    if (rc != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, w->s, "%s failed: %s", label,
+                     apr_dbd_error(db->driver, db->handle, rc));
+        return -1;
+    }
+    while (apr_dbd_get_row(db->driver, p, res, &row, -1) == 0) {
+        fn(db, p, row, ctx);
+        n++;
+    }
+    return n;
+}
+
+static void count_skipped(ap_dbd_t *db, apr_pool_t *p, apr_dbd_row_t *row, void *ctx)
+{
+    bl_metrics_count_notification(column(db, p, row, 0), "skipped");
+}
+
+static void set_queue(ap_dbd_t *db, apr_pool_t *p, apr_dbd_row_t *row, void *ctx)
+{
+    const char *count = column(db, p, row, 2);
+
+    bl_metrics_set_notification_queue(column(db, p, row, 0), column(db, p, row, 1),
+                                      count ? atol(count) : 0);
+}
+
+/* Every few seconds: the queue depth, zero where no row is. */
+static void count_queue(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
+{
+    static const char *const channels[] = {"email", "sms", "push", "in_app"};
+    static const char *const statuses[] = {"pending", "sending", "failed"};
+    apr_time_t now = apr_time_now();
+    int c, i;
+
+    if (now < w->next_queue_count)
+        return;
+    w->next_queue_count = now + BL_QUEUE_EVERY;
+    for (c = 0; c < 4; c++)
+        for (i = 0; i < 3; i++)
+            bl_metrics_set_notification_queue(channels[c], statuses[i], 0);
+    each_row(w, p, db, "notify_queue", 0, NULL, set_queue, NULL);
+}
+
 /* Applies the preferences to what is due before anything is claimed. */
 static void gate(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
 {
-    run_update(w, p, db, "notify_skip", 0, NULL);
+    each_row(w, p, db, "notify_skip", 0, NULL, count_skipped, NULL);
     run_update(w, p, db, "notify_defer", 0, NULL);
 }
 
@@ -328,6 +398,7 @@ static void deliver_in_app(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
         ev[0] = column(db, p, row, 0);
         ev[1] = column(db, p, row, 1);
         ev[2] = column(db, p, row, 2);
+        bl_metrics_count_notification("in_app", "sent");
     }
     /* committed (autocommit): a client that gets the event can read the row */
     for (i = 0; i < events->nelts; i++) {
@@ -461,6 +532,7 @@ void bl_notify_worker_run(bl_notify_worker *w, apr_pool_t *ptemp)
     if (!db)
         return;
     reclaim(w, ptemp, db);
+    count_queue(w, ptemp, db);
     gate(w, ptemp, db);
     deliver_in_app(w, ptemp, db);
     deliver_batch(w, ptemp, db, "email");

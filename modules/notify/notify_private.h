@@ -68,6 +68,7 @@ bl_notify_conf *bl_notify_server_conf(const server_rec *s);
 /* A claimed notification, as the claim statement returns it. */
 typedef struct {
     const char *id;
+    const char *channel;   /* email | sms | push */
     const char *user_id;
     const char *email;     /* NULL: no address, or the user is gone */
     const char *phone;     /* from the preferences; NULL: none */
