@@ -30,6 +30,7 @@ is $pub->{slug}, lc("brave-hearts-$tag"), 'slug made from the name';
 is $pub->{my_role}, 'owner', 'the creator is owner';
 is $pub->{member_count}, 1, 'one member';
 is $res->header('Cache-Control'), 'no-store', 'no-store';
+ok cm_documented(POST => '/communities', $res), 'as documented';
 
 ($res, $data) = cm_req($other, POST => '/communities',
                        json => { name => "brave hearts $tag" });
@@ -117,6 +118,7 @@ is $res->code, 200, 'a member reads the hidden members';
 is $data->{meta}{total}, 3, 'three members';
 is $data->{data}[0]{role}, 'owner', 'owner first';
 ok !exists $data->{data}[0]{user}{email}, 'no email in the member list';
+ok cm_documented(GET => '/communities/{id}/members', $res), 'members as documented';
 
 # ---------------------------------------------------------------- update
 ($res, $data) = cm_req($member, PUT => "/communities/$pub->{id}", json => { description => 'mine now' });

@@ -116,6 +116,23 @@ sub cm_outbox {
                   WHERE user_id = $1 AND type = $2 ORDER BY created_at}, $user_id, $type);
 }
 
+# Checks the answer $res against docs/openapi.yaml for $method $template
+# (a spec path such as /posts/{id}); returns true when it validates.
+sub cm_documented {
+    my ($method, $template, $res) = @_;
+    my $tool = "$ENV{BL_SRC_DIR}/t/tools/openapi_check.py";
+    my $err = gensym;
+    my $pid = open3(my $in, my $out, $err, '/usr/bin/python3', $tool, 'validate', $method,
+                    $template, $res->code);
+    print $in $res->content;
+    close $in;
+    local $/;
+    my $text = (<$out> // '') . (<$err> // '');
+    waitpid $pid, 0;
+    Test::More::diag($text) if $? != 0;
+    return $? == 0;
+}
+
 sub cm_code { my ($data) = @_; return $data && $data->{error} ? $data->{error}{code} : '' }
 
 1;

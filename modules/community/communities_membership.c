@@ -19,7 +19,6 @@ APLOG_USE_MODULE(beautiful_community);
 
 #define SQL_LOCK          "community_lock"
 #define SQL_TARGET        "community_target"
-#define SQL_STAFF         "community_staff"
 #define SQL_JOIN          "community_join"
 #define SQL_REQUEST       "community_request"
 #define SQL_REQUESTS      "community_requests"
@@ -66,9 +65,6 @@ static const bl_statement statements[] = {
      "FROM (SELECT %s::uuid AS cid, %s::uuid AS uid) a "
      "LEFT JOIN users u ON u.id = a.uid AND u.deleted_at IS NULL AND u.is_active "
      "LEFT JOIN community_members m ON m.community_id = a.cid AND m.user_id = a.uid"},
-    {SQL_STAFF,
-     "SELECT user_id FROM community_members WHERE community_id = %s::uuid "
-     "AND role IN ('moderator', 'owner') ORDER BY user_id"},
     /* community, user: public, or an invitation (used up); never banned. */
     {SQL_JOIN,
      "WITH a AS (SELECT %s::uuid AS cid, %s::uuid AS viewer), "
@@ -232,25 +228,6 @@ static int last_owner(request_rec *r)
                          "owner first", NULL);
 }
 
-/* Notifies every moderator and owner (in the caller's transaction). */
-static int notify_staff(request_rec *r, ap_dbd_t *db, const char *cid, const char *type,
-                        const char *title, const char *body, const char *data)
-{
-    const char *args[1] = {cid};
-    apr_dbd_results_t *res = bl_db_select(r, db, SQL_STAFF, 1, args);
-    apr_dbd_row_t *row = NULL;
-    int rv = 0;
-
-    if (!res)
-        return -1;
-    while (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) == 0)
-        if (community_notify(r, db, bl_db_get(r, db, row, 0), type, title, body, data) != 0)
-            rv = -1;
-    if (rv != 0)
-        bl_send_unavailable(r, "database");
-    return rv;
-}
-
 static const char *community_data(request_rec *r, const community_access *acc)
 {
     return apr_psprintf(r->pool, "{\"community_id\":\"%s\"}", acc->id);
@@ -289,7 +266,7 @@ static int join_by_request(request_rec *r, ap_dbd_t *db, const bl_user *user,
         return OK;
     if ((n = bl_db_exec(r, db, SQL_REQUEST, 2, args)) < 0)
         return bl_db_rollback(r, db), OK;
-    if (n == 1 && notify_staff(r, db, acc->id, "community.join_request",
+    if (n == 1 && community_notify_staff(r, db, acc->id, 0, "community.join_request",
                                apr_pstrcat(r->pool, "New request to join ", acc->name, NULL),
                                apr_pstrcat(r->pool, "Someone asked to join ", acc->name,
                                            ". Review the request in the community.", NULL),

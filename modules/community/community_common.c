@@ -15,6 +15,8 @@
 APLOG_USE_MODULE(beautiful_community);
 
 #define SQL_ACCESS "community_access"
+#define SQL_POST_ACCESS "community_post_access"
+#define SQL_STAFF "community_staff"
 #define SLUG_MAX 100
 
 static const bl_statement common_statements[] = {
@@ -30,6 +32,20 @@ static const bl_statement common_statements[] = {
      "EXISTS (SELECT 1 FROM community_join_requests j WHERE j.community_id = acc.id "
      " AND j.user_id = a.viewer) "
      "FROM acc, a"},
+    /* post, viewer, viewer role: one row when the viewer may read it. */
+    {SQL_POST_ACCESS,
+     "SELECT p.id, c.id, c.name, p.author_id, m.role, a.vrole = 'admin', "
+     "(m.role IN ('moderator', 'owner') OR a.vrole = 'admin') AS can_mod, p.is_anonymous, "
+     "p.hidden_at IS NOT NULL "
+     "FROM (SELECT %s::uuid AS pid, %s::uuid AS viewer, %s::text AS vrole) a "
+     "JOIN community_posts p ON p.id = a.pid AND p.deleted_at IS NULL "
+     "JOIN communities c ON c.id = p.community_id "
+     "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
+     "WHERE (c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin') "
+     "AND (p.hidden_at IS NULL OR m.role IN ('moderator', 'owner') OR a.vrole = 'admin')"},
+    {SQL_STAFF,
+     "SELECT user_id FROM community_members WHERE community_id = %s::uuid "
+     "AND role IN ('moderator', 'owner') ORDER BY user_id"},
     {NULL, NULL}
 };
 
@@ -93,6 +109,32 @@ int community_lookup(request_rec *r, ap_dbd_t *db, const char *ref, community_ac
     return 0;
 }
 
+int community_post_lookup(request_rec *r, ap_dbd_t *db, const char *id, post_access *pa)
+{
+    const bl_user *user = bl_current_user(r);
+    const char *args[3] = {id, user ? user->id : NULL, user ? user->role : NULL};
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+
+    memset(pa, 0, sizeof *pa);
+    if (community_valid_id(r, id, "post") != 0)
+        return -1;
+    if (!(res = bl_db_select(r, db, SQL_POST_ACCESS, 3, args)))
+        return -1;
+    if (!(row = community_first_row(r, db, res)))
+        return community_not_found(r, "post"), -1;
+    pa->id = bl_db_get(r, db, row, 0);
+    pa->community_id = bl_db_get(r, db, row, 1);
+    pa->community_name = bl_db_get(r, db, row, 2);
+    pa->author_id = bl_db_get(r, db, row, 3);
+    pa->role = bl_db_get(r, db, row, 4);
+    pa->is_admin = community_is_true(bl_db_get(r, db, row, 5));
+    pa->can_moderate = community_is_true(bl_db_get(r, db, row, 6));
+    pa->anonymous = community_is_true(bl_db_get(r, db, row, 7));
+    pa->hidden = community_is_true(bl_db_get(r, db, row, 8));
+    return 0;
+}
+
 int community_require_read(request_rec *r, const community_access *acc)
 {
     if (acc->can_read)
@@ -145,7 +187,17 @@ int community_query(request_rec *r, const char *const *allowed, apr_table_t **q)
     *q = NULL;
     if (r->args && strstr(r->args, "%00"))
         return bl_send_validation_error(r, "query", "parameters must not contain NUL"), -1;
-    ap_args_to_table(r, q);
+    if (r->args && strchr(r->args, '+')) {
+        /* A form-encoded '+' is a space; ap_args_to_table leaves it. */
+        char *args = apr_pstrdup(r->pool, r->args), *saved = r->args, *c;
+        for (c = args; *c; c++)
+            if (*c == '+')
+                *c = ' ';
+        r->args = args;
+        ap_args_to_table(r, q);
+        r->args = saved;
+    } else
+        ap_args_to_table(r, q);
     if (!*q)
         *q = apr_table_make(r->pool, 1);
     arr = apr_table_elts(*q);
@@ -252,6 +304,29 @@ int community_notify(request_rec *r, ap_dbd_t *db, const char *user_id, const ch
                      const char *title, const char *body, const char *data_json)
 {
     return bl_outbox_add(r, db, user_id, "in_app", type, title, body, data_json);
+}
+
+int community_notify_staff(request_rec *r, ap_dbd_t *db, const char *cid, int by_email,
+                           const char *type, const char *title, const char *body,
+                           const char *data)
+{
+    const char *args[1] = {cid}, *uid;
+    apr_dbd_results_t *res = bl_db_select(r, db, SQL_STAFF, 1, args);
+    apr_dbd_row_t *row = NULL;
+    int rv = 0;
+
+    if (!res)
+        return -1;
+    /* Every row is read: the result is fetched whole, but stay in order. */
+    while (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) == 0) {
+        uid = bl_db_get(r, db, row, 0);
+        if (community_notify(r, db, uid, type, title, body, data) != 0
+            || (by_email && bl_outbox_add(r, db, uid, "email", type, title, body, data) != 0))
+            rv = -1;
+    }
+    if (rv != 0)
+        bl_send_unavailable(r, "database");
+    return rv;
 }
 
 int community_audit(request_rec *r, ap_dbd_t *db, const char *action, const char *type,

@@ -113,6 +113,24 @@ int community_require_member(request_rec *r, const community_access *acc);
 /* Answers 403 unless the viewer moderates (moderator, owner, admin). */
 int community_require_moderator(request_rec *r, const community_access *acc);
 
+/* The viewer's standing towards one post (and its community). */
+typedef struct {
+    const char *id;
+    const char *community_id;
+    const char *community_name;
+    const char *author_id;   /* NULL once the author's account is gone */
+    const char *role;        /* the viewer's role in the community, or NULL */
+    int is_admin;
+    int can_moderate;
+    int anonymous;
+    int hidden;              /* hidden by reports */
+} post_access;
+
+/* Looks up a post the viewer may read: unknown, malformed, deleted, in a
+ * community they do not read, or hidden by reports (to non-moderators)
+ * all answer 404. Returns 0, or -1 after answering. */
+int community_post_lookup(request_rec *r, ap_dbd_t *db, const char *id, post_access *pa);
+
 /* ---------------------------------------------------------------- helpers */
 
 /* The signed-in caller, or NULL after answering 401. */
@@ -143,9 +161,19 @@ int community_valid_id(request_rec *r, const char *id, const char *what);
  * returns 0, or -1 (logged). */
 int community_notify(request_rec *r, ap_dbd_t *db, const char *user_id, const char *type,
                      const char *title, const char *body, const char *data_json);
+/* Notifies every moderator and owner of community cid in the caller's
+ * transaction (in_app, and email too when by_email). Returns 0, or -1
+ * after answering 503. */
+int community_notify_staff(request_rec *r, ap_dbd_t *db, const char *cid, int by_email,
+                           const char *type, const char *title, const char *body,
+                           const char *data);
 /* A success audit row in the caller's transaction; -1 after answering 503. */
 int community_audit(request_rec *r, ap_dbd_t *db, const char *action, const char *type,
                     const char *id, const char *details_json);
+
+/* The wanted like state from an optional {"liked": bool} body: "true",
+ * "false", or NULL (no body: toggle). Returns 0, or -1 after answering. */
+int community_read_liked(request_rec *r, const char **want);
 
 /* bl_account_deleted hook: the user's memberships go (communities_membership.c). */
 int community_account_deleted(request_rec *r, ap_dbd_t *db, const char *user_id);

@@ -24,11 +24,15 @@
 #define DEFAULT_HIDE_AFTER_REPORTS 3
 
 static const community_part *const community_parts[] = {
+    &chat_conversations_part, &chat_messages_part, &chat_events_part, &video_sessions_part,
+    &video_tasks_part,
     &community_common_part,
     &communities_part,
     &communities_membership_part,
-    &chat_conversations_part, &chat_messages_part, &chat_events_part, &video_sessions_part,
-    &video_tasks_part,
+    &posts_part,
+    &comments_part,
+    &reports_part,
+    &communities_admin_part,
     NULL
 };
 
