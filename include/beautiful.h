@@ -272,6 +272,28 @@ int bl_task_register(apr_pool_t *pconf, server_rec *s, const char *name,
  * bytes could be had (http_client then starts a trace of its own). */
 const char *bl_traceparent(request_rec *r);
 
+/* ---------------------------------------------------------------- clock */
+
+/* The time that schedules and windows are judged by (reminders due, a
+ * chat message's edit window, a video session's reminder). Pass it to SQL
+ * as a parameter (bl_time_param) instead of calling now() wherever the
+ * answer depends on the time, so that one clock rules both.
+ *
+ * In production builds this is apr_time_now(). Builds configured with
+ * --enable-test-clock (scripts/check's) also honour BeautifulTestClock
+ * FILE: while FILE holds an RFC 3339 UTC time, that is the time for every
+ * request and background task of every child; a request's X-BL-Test-Now
+ * header (same format) overrides it for that request only. */
+apr_time_t bl_now(request_rec *r);
+/* The same outside a request (background tasks). */
+apr_time_t bl_server_now(server_rec *s);
+/* t as RFC 3339 UTC with microseconds ("2026-03-08T13:00:00.000000Z"),
+ * for a timestamptz parameter. */
+const char *bl_time_param(apr_pool_t *p, apr_time_t t);
+/* Parses RFC 3339 ("2026-03-08T08:00:00Z", "...T08:00:00.5-05:00").
+ * Returns 0 with *out set, or -1. */
+int bl_time_parse(const char *text, apr_time_t *out);
+
 /* ---------------------------------------------------------------- config */
 
 /* Settings other modules read (from BeautifulPublicBaseURL etc.). */

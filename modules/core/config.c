@@ -384,6 +384,8 @@ const command_rec bl_core_cmds[] = {
                     "and X-Forwarded-Proto are believed"),
     AP_INIT_FLAG("BeautifulTestEcho", cmd_test_echo, NULL, RSRC_CONF,
                  "Enable the test-only beautiful-echo handler (never in production)"),
+    AP_INIT_TAKE1("BeautifulTestClock", bl_cmd_test_clock, NULL, RSRC_CONF,
+                  "Test builds only: file holding the RFC 3339 time bl_now() answers"),
     AP_INIT_TAKE1("BeautifulPartitionInterval", cmd_partition_interval, NULL, RSRC_CONF,
                   "How often monthly partitions are created ahead (default 1h)"),
     AP_INIT_TAKE1("BeautifulPartitionMonthsAhead", cmd_months_ahead, NULL, RSRC_CONF,

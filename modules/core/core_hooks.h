@@ -39,6 +39,9 @@ void *bl_core_merge_server_conf(apr_pool_t *p, void *basev, void *addv);
 void *bl_core_create_dir_conf(apr_pool_t *p, char *dir);
 void *bl_core_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
 int bl_core_check_config(apr_pool_t *pconf, server_rec *s);
+
+/* clock.c — BeautifulTestClock (refused unless built with BL_TEST_CLOCK) */
+const char *bl_cmd_test_clock(cmd_parms *cmd, void *dc, const char *arg);
 int bl_core_test_echo_enabled(const server_rec *s);
 int bl_core_api_enabled(const request_rec *r);
 

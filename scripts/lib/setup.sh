@@ -10,6 +10,7 @@ BL_PACKAGES=(
     libargon2-dev libical-dev check
     libapache2-mod-perl2 libwww-perl liblwp-protocol-https-perl libjson-perl liburi-perl
     python3 python3-jwt python3-cryptography python3-yaml python3-jsonschema
+    python3-icalendar python3-dateutil
     prometheus wrk valgrind clang libclang-rt-14-dev
 )
 
@@ -62,10 +63,16 @@ bl_build() {
         (cd "$src" && autoreconf -fi) || return 1
     fi
     mkdir -p "$build"
+    # BL_CONFIGURE_FLAGS (scripts/check: --enable-test-clock); a build dir
+    # configured with other flags is configured again.
+    local flags=${BL_CONFIGURE_FLAGS:-} had=""
+    [ -f "$build/config.status" ] && had=$(cat "$build/.bl-configure-flags" 2>/dev/null || true)
     if [ ! -f "$build/config.status" ] || [ ! -f "$build/Makefile" ] ||
-       [ "$src/configure" -nt "$build/config.status" ]; then
-        bl_log "configure in $build"
-        (cd "$build" && "$src/configure" -q) || return 1
+       [ "$src/configure" -nt "$build/config.status" ] || [ "$had" != "$flags" ]; then
+        bl_log "configure in $build${flags:+ ($flags)}"
+        # shellcheck disable=SC2086
+        (cd "$build" && "$src/configure" -q $flags) || return 1
+        printf '%s' "$flags" >"$build/.bl-configure-flags"
     fi
     bl_log "make -j2 in $build"
     # -k: a module that does not build yet leaves the others to be tested.
