@@ -64,23 +64,23 @@ is $e3 && bl_json($e3->{data})->{id}, $mb->{id}, "Bob's own message reaches his 
 # Bob goes away; three things happen meanwhile.
 sse_close($bs);
 sleep 0.7;
+($res) = cm_req($alice, POST => "/chat/conversations/$cid/read", json => { up_to => $mb->{id} });
+is $res->code, 200, 'Alice reads up to it';
 ($res, $data) = cm_req($alice, POST => "/chat/conversations/$cid/messages",
                        json => { body => 'Missed one' });
 my $m2 = $data->{data};
 cm_req($alice, DELETE => "/chat/messages/$m1->{id}");
-($res) = cm_req($alice, POST => "/chat/conversations/$cid/read", json => { up_to => $mb->{id} });
-is $res->code, 200, 'Alice reads up to it';
 is scalar(cm_outbox($bob->{id}, 'chat.message')), 2, 'away: notified (push and in-app)';
 
 my $back = sse_open(token => $bob->{token}, path => $path, last_id => $e3->{id});
 is $back->{status}, 200, 'back with Last-Event-ID: 200';
 my @missed = sse_events($back, 3, 5);
-is_deeply [map { $_->{event} } @missed], ['message.created', 'message.deleted', 'read'],
+is_deeply [map { $_->{event} } @missed], ['read', 'message.created', 'message.deleted'],
     '... the missed events, in order';
-is bl_json($missed[0]{data})->{body}, 'Missed one', '... the new message';
-ok bl_json($missed[1]{data})->{is_deleted}, '... the tombstone';
-ok !defined bl_json($missed[1]{data})->{body}, '... without its body';
-is bl_json($missed[2]{data})->{user_id}, $alice->{id}, "... Alice's read marker";
+is bl_json($missed[0]{data})->{user_id}, $alice->{id}, "... Alice's read marker";
+is bl_json($missed[1]{data})->{body}, 'Missed one', '... the new message';
+ok bl_json($missed[2]{data})->{is_deleted}, '... the tombstone';
+ok !defined bl_json($missed[2]{data})->{body}, '... without its body';
 my @ids = map { $_->{id} } @missed;
 is_deeply \@ids, [sort { $a <=> $b } @ids], '... ids increasing';
 

@@ -308,13 +308,7 @@ int cv_is_true(const char *v)
 
 const char *cv_now_param(request_rec *r)
 {
-    apr_time_exp_t t;
-    char buf[40];
-    apr_size_t len;
-
-    apr_time_exp_gmt(&t, apr_time_now());
-    apr_strftime(buf, &len, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-    return apr_psprintf(r->pool, "%s.%06dZ", buf, t.tm_usec);
+    return bl_time_param(r->pool, bl_now(r));
 }
 
 int cv_has_text(const char *s)

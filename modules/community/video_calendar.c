@@ -1,47 +1,29 @@
 /* Google Calendar for video sessions: events.insert with a Meet
  * conference, events.patch and events.delete on BeautifulGoogleCalendarID,
  * authenticated as the service account of BeautifulGoogleCredentials
- * (OAuth 2.0 JWT-bearer grant, RFC 7523, scope .../auth/calendar; the
- * token is cached per child until shortly before it expires).
+ * (OAuth 2.0 JWT-bearer grant, RFC 7523, scope .../auth/calendar: core's
+ * bl_google_access_token, which caches the token per child).
  *
  * Without Google configured, or when it fails, a session's link comes from
  * BeautifulVideoLinkTemplate. */
 #include "chat_video.h"
 #include "http_client.h"
-#include "jwt.h"
 #include "json.h"
 #include "random.h"
 
-#include <http_log.h>
-#include <apr_file_io.h>
 #include <apr_strings.h>
-#include <apr_thread_mutex.h>
 
 #include <string.h>
 
 #define CALENDAR_SCOPE "https://www.googleapis.com/auth/calendar"
-#define JWT_BEARER "urn:ietf:params:oauth:grant-type:jwt-bearer"
-#define ASSERTION_TTL 3600
-/* A cached token is renewed this long before Google says it expires. */
-#define TOKEN_MARGIN apr_time_from_sec(60)
-#define CREDENTIALS_MAX (64 * 1024)
 
 
 /* Read at start-up (pconf), read-only afterwards. */
 static struct {
     int configured;
-    const char *client_email;
-    const char *token_uri;
-    const bl_jwt_key *key;
-    const char *events_url;       /* <base>/calendar/v3/calendars/<id>/events */
+    bl_google_credentials *creds;   /* core caches its tokens per child */
+    const char *events_url;         /* <base>/calendar/v3/calendars/<id>/events */
 } google;
-
-/* The access token of this child, shared by its threads. */
-static struct {
-    apr_thread_mutex_t *lock;
-    char token[2048];
-    apr_time_t expires;
-} token_cache;
 
 int video_calendar_configured(void)
 {
@@ -81,14 +63,7 @@ static const char *json_string_of(json_object *obj, const char *key)
 const char *video_calendar_init(apr_pool_t *pconf, server_rec *s)
 {
     const chat_video_conf *conf = chat_video_config();
-    apr_file_t *f;
-    apr_finfo_t fi;
-    apr_size_t len;
-    char *buf;
-    const char *err = NULL, *pem, *kid, *email, *uri;
-    json_object *creds;
-    bl_jwt_keyset *ks;
-    apr_status_t rv;
+    const char *err = NULL;
 
     memset(&google, 0, sizeof google);
     if (!conf->credentials_file || !conf->calendar_id) {
@@ -96,45 +71,11 @@ const char *video_calendar_init(apr_pool_t *pconf, server_rec *s)
             return "BeautifulGoogleCredentials and BeautifulGoogleCalendarID go together";
         return NULL;
     }
-    rv = apr_file_open(&f, conf->credentials_file, APR_FOPEN_READ, 0, pconf);
-    if (rv != APR_SUCCESS)
-        return apr_psprintf(pconf, "cannot read the Google credentials %s",
-                            conf->credentials_file);
-    if (apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS || fi.size <= 0 ||
-        fi.size > CREDENTIALS_MAX) {
-        apr_file_close(f);
-        return "the Google credentials file is empty or too large";
-    }
-    len = (apr_size_t)fi.size;
-    buf = apr_palloc(pconf, len + 1);
-    rv = apr_file_read_full(f, buf, len, &len);
-    apr_file_close(f);
-    if (rv != APR_SUCCESS)
-        return "cannot read the Google credentials file";
-    buf[len] = '\0';
-    if (!(creds = bl_json_parse_object(pconf, buf, len, 0, &err)))
-        return apr_psprintf(pconf, "the Google credentials file is not JSON: %s", err);
-    pem = json_string_of(creds, "private_key");
-    kid = json_string_of(creds, "private_key_id");
-    email = json_string_of(creds, "client_email");
-    uri = json_string_of(creds, "token_uri");
-    if (!pem || !email || !uri)
-        return "the Google credentials need private_key, client_email and token_uri";
-    if (strncmp(uri, "https://", 8) && strncmp(uri, "http://", 7))
-        return "the Google credentials' token_uri is not an http(s) URL";
-    ks = bl_jwt_keyset_create(pconf);
-    if (!(google.key = bl_jwt_keyset_add_pem(ks, pem, strlen(pem), kid, &err)) ||
-        !google.key->can_sign)
-        return apr_psprintf(pconf, "the Google credentials' private_key: %s",
-                            err ? err : "not a private key");
-    google.client_email = apr_pstrdup(pconf, email);
-    google.token_uri = apr_pstrdup(pconf, uri);
+    if (!(google.creds = bl_google_credentials_load(pconf, conf->credentials_file, &err)))
+        return apr_psprintf(pconf, "BeautifulGoogleCredentials %s: %s", conf->credentials_file,
+                            err ? err : "unusable");
     google.events_url = apr_pstrcat(pconf, conf->calendar_url, "/calendar/v3/calendars/",
                                     path_escape(pconf, conf->calendar_id), "/events", NULL);
-    if (apr_thread_mutex_create(&token_cache.lock, APR_THREAD_MUTEX_DEFAULT, pconf)
-        != APR_SUCCESS)
-        return "cannot create the Google token lock";
-    token_cache.expires = 0;
     google.configured = 1;
     return NULL;
 }
@@ -152,75 +93,17 @@ static void http_defaults(bl_http_request *req)
     req->max_response = 256 * 1024;
 }
 
-/* Exchanges a fresh signed assertion for an access token. */
-static const char *fetch_token(apr_pool_t *p, server_rec *s, apr_time_t *expires,
-                               const char **why)
-{
-    apr_time_t now = apr_time_now();
-    json_object *claims = json_object_new_object(), *answer, *v;
-    const char *assertion, *form, *err = NULL, *token;
-    bl_http_request req = {0};
-    bl_http_response resp;
-    int64_t ttl = 0;
-
-    json_object_object_add(claims, "iss", json_object_new_string(google.client_email));
-    json_object_object_add(claims, "scope", json_object_new_string(CALENDAR_SCOPE));
-    json_object_object_add(claims, "aud", json_object_new_string(google.token_uri));
-    json_object_object_add(claims, "iat", json_object_new_int64(apr_time_sec(now)));
-    json_object_object_add(claims, "exp",
-                           json_object_new_int64(apr_time_sec(now) + ASSERTION_TTL));
-    assertion = bl_jwt_sign(p, google.key, "JWT", claims);
-    json_object_put(claims);
-    if (!assertion) {
-        *why = "cannot sign the token assertion";
-        return NULL;
-    }
-    form = apr_pstrcat(p, "grant_type=", bl_http_form_escape(p, JWT_BEARER),
-                       "&assertion=", bl_http_form_escape(p, assertion), NULL);
-    http_defaults(&req);
-    req.method = "POST";
-    req.url = google.token_uri;
-    req.body = form;
-    req.body_len = strlen(form);
-    req.content_type = "application/x-www-form-urlencoded";
-    if (bl_http_perform(p, &req, &resp) != BL_HTTP_OK) {
-        *why = apr_pstrcat(p, "token endpoint unreachable: ", resp.error ? resp.error : "", NULL);
-        return NULL;
-    }
-    if (resp.status != 200) {
-        *why = apr_psprintf(p, "token endpoint answered %ld", resp.status);
-        return NULL;
-    }
-    if (!(answer = bl_json_parse_object(p, resp.body, resp.body_len, 0, &err)) ||
-        !(token = json_string_of(answer, "access_token")) || strlen(token) >= 2048) {
-        *why = "token endpoint gave no usable access_token";
-        return NULL;
-    }
-    if (json_object_object_get_ex(answer, "expires_in", &v))
-        ttl = json_object_get_int64(v);
-    if (ttl <= 0)
-        ttl = 300;
-    *expires = now + apr_time_from_sec(ttl);
-    return apr_pstrdup(p, token);
-}
-
-/* A valid access token (cached, or fetched once for all threads of the
- * child); forget drops the cached one first (a 401 from Calendar). */
+/* A Bearer token for Calendar (core's cache); forget drops the cached one
+ * first (Calendar answered 401). */
 static const char *access_token(apr_pool_t *p, server_rec *s, int forget, const char **why)
 {
-    const char *token = NULL;
-    apr_time_t expires;
+    const char *token;
 
-    apr_thread_mutex_lock(token_cache.lock);
     if (forget)
-        token_cache.expires = 0;
-    if (token_cache.expires > apr_time_now() + TOKEN_MARGIN) {
-        token = apr_pstrdup(p, token_cache.token);
-    } else if ((token = fetch_token(p, s, &expires, why))) {
-        apr_cpystrn(token_cache.token, token, sizeof token_cache.token);
-        token_cache.expires = expires;
-    }
-    apr_thread_mutex_unlock(token_cache.lock);
+        bl_google_token_invalidate(google.creds, CALENDAR_SCOPE);
+    token = bl_google_access_token(p, s, google.creds, CALENDAR_SCOPE, why);
+    if (!token && !*why)
+        *why = "no access token";
     return token;
 }
 

@@ -150,24 +150,13 @@ static const char *column(apr_pool_t *p, ap_dbd_t *db, apr_dbd_row_t *row, int c
 
 /* ---------------------------------------------------------------- reminders */
 
-static const char *now_param(apr_pool_t *p)
-{
-    apr_time_exp_t t;
-    char buf[40];
-    apr_size_t len;
-
-    apr_time_exp_gmt(&t, apr_time_now());
-    apr_strftime(buf, &len, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-    return apr_psprintf(p, "%s.%06dZ", buf, t.tm_usec);
-}
-
 int video_remind_pass(apr_pool_t *p, server_rec *s, ap_dbd_t *db)
 {
     const char *args[2], *reminded = NULL;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row = NULL;
 
-    args[0] = now_param(p);
+    args[0] = bl_time_param(p, bl_server_now(s));
     args[1] = apr_itoa(p, chat_video_config()->remind_minutes);
     if (!(res = cv_select_quiet(p, s, db, SQL_REMIND, 2, args)))
         return 0;
