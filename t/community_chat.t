@@ -34,6 +34,7 @@ is cm_code($data), 'FORBIDDEN', '... FORBIDDEN';
                        json => { kind => 'direct', user_id => $bob->{id} });
 is $res->code, 201, 'a shared community: 201' or diag $res->content;
 my $direct = $data->{data};
+ok cm_documented(POST => '/chat/conversations', $res), '... as documented';
 is $direct->{kind}, 'direct', 'kind direct';
 is_deeply [map { $_->{id} } @{ $direct->{participants} }], [$bob->{id}],
     'the other participant listed';
@@ -80,6 +81,7 @@ is $res->code, 400, 'malformed JSON: 400';
                        json => { body => 'Hello Bob' });
 is $res->code, 201, 'send: 201' or diag $res->content;
 my $m1 = $data->{data};
+ok cm_documented(POST => '/chat/conversations/{id}/messages', $res), '... as documented';
 is $m1->{body}, 'Hello Bob', 'the body';
 is $m1->{sender_id}, $alice->{id}, 'the sender';
 ok !$m1->{is_deleted} && !defined $m1->{edited_at}, 'neither edited nor deleted';
@@ -97,6 +99,7 @@ is $res->code, 201, '4000 characters (emoji): 201';
 
 ($res, $data) = cm_req($bob, GET => '/chat/conversations');
 is $res->code, 200, 'list: 200';
+ok cm_documented(GET => '/chat/conversations', $res), '... as documented';
 my ($mine) = grep { $_->{id} eq $direct->{id} } @{ $data->{data} };
 is $mine->{unread_count}, 2, "Bob's unread count";
 is $mine->{last_message}{body}, "\x{1F49C}" x 4000, 'the last message';
@@ -170,6 +173,7 @@ is $res->code, 204, 'delete: 204';
 ($res) = cm_req($alice, DELETE => "/chat/messages/$m1->{id}");
 is $res->code, 204, 'delete again: 204';
 ($res, $data) = cm_req($bob, GET => "/chat/conversations/$direct->{id}/messages");
+ok cm_documented(GET => '/chat/conversations/{id}/messages', $res), 'a page as documented';
 my ($tomb) = grep { $_->{id} eq $m1->{id} } @{ $data->{data}{items} };
 ok $tomb && $tomb->{is_deleted}, 'the other side sees a tombstone';
 ok $tomb && !defined $tomb->{body}, '... without the body';
@@ -195,6 +199,8 @@ for my $route (
     my ($method, $path, $json) = @$route;
     ($res, $data) = cm_req($carol, $method => $path, ($json ? (json => $json) : ()));
     is $res->code, 404, "a non-participant: $method $path is 404";
+    ok cm_documented($method, ($path =~ s{/[0-9a-f-]{36}}{/{id}}r), $res), '... as documented'
+        if $path =~ /messages$/;
 }
 ($res) = cm_req($carol, GET => '/chat/conversations/not-a-uuid/messages');
 is $res->code, 404, 'a malformed id: 404';

@@ -34,6 +34,7 @@ sub session { my ($who, %f) = @_;
 my ($res, $data) = session($doctor, description => 'Questions welcome');
 is $res->code, 201, 'a doctor hosts outside a community: 201' or diag $res->content;
 my $open = $data->{data};
+ok cm_documented(POST => '/video-sessions', $res), '... as documented';
 like $open->{meet_link}, qr{^https://meet\.jit\.si/BeautifulLife-[0-9a-f]{32}$},
     'the host sees a template link with an unguessable room';
 is $open->{link_source}, 'template', '... from the template';
@@ -64,6 +65,7 @@ for my $case ([{ scheduled_at => at(-5) }, 'in the past'],
 
 ($res, $data) = cm_req($patient, GET => "/video-sessions/$open->{id}");
 is $res->code, 200, 'anyone signed in sees an open session';
+ok cm_documented(GET => '/video-sessions/{id}', $res), '... as documented';
 ok $data->{data}{has_link}, '... that it has a link';
 ok !defined $data->{data}{meet_link}, '... but not the link before registering';
 ok !defined $data->{data}{link_source}, '... nor where it came from';
@@ -83,6 +85,7 @@ is $res->code, 409, 'the host registering: 409';
 
 ($res, $data) = cm_req($patient, GET => '/video-sessions');
 is $res->code, 200, 'list: 200';
+ok cm_documented(GET => '/video-sessions', $res), '... as documented';
 my ($listed) = grep { $_->{id} eq $open->{id} } @{ $data->{data} };
 ok $listed && $listed->{has_link}, 'listed with has_link';
 ok $listed && !exists $listed->{meet_link}, '... never the link itself';
@@ -106,6 +109,7 @@ is $res->code, 400, 'mine not a boolean: 400';
 
 ($res, $data) = cm_req($doctor, GET => "/video-sessions/$open->{id}/participants");
 is $res->code, 200, 'the host sees who registered';
+ok cm_documented(GET => '/video-sessions/{id}/participants', $res), '... as documented';
 is_deeply [map { $_->{user}{id} } @{ $data->{data} }], [$patient->{id}], '... the patient';
 ($res) = cm_req($patient, GET => "/video-sessions/$open->{id}/participants");
 is $res->code, 403, 'a participant does not: 403';
