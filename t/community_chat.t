@@ -247,11 +247,13 @@ my $page_conv = cm_req($alice, POST => '/chat/conversations',
                        json => { kind => 'direct', user_id => $erin->{id} });
 my $pid = bl_json($page_conv->content)->{data}{id};
 bl_psql(q{INSERT INTO chat_messages (conversation_id, sender_id, body, created_at)
-          SELECT $1, $2, 'm' || g, now() - interval '1 hour' + g * interval '1 millisecond'
+          SELECT $1, $2, 'm' || g, greatest(now() - interval '1 hour', date_trunc('month', now()))
+                 + g * interval '1 millisecond'
           FROM generate_series(1, 497) g}, $pid, $alice->{id});
 # Three sharing one instant: the id breaks the tie.
 bl_psql(q{INSERT INTO chat_messages (conversation_id, sender_id, body, created_at)
-          SELECT $1, $2, 'tie' || g, now() - interval '30 minutes' FROM generate_series(1, 3) g},
+          SELECT $1, $2, 'tie' || g, greatest(now() - interval '30 minutes',
+                 date_trunc('month', now()) + interval '1 second') FROM generate_series(1, 3) g},
         $pid, $erin->{id});
 my (@seen, $cursor, $pages);
 do {
