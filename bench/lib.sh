@@ -52,7 +52,7 @@ bench_stack() {
     export BL_PG_FAST
     bl_stack_setup
     mkdir -p "$state/modules" "$state/conf/local.d" "$state/htdocs"
-    bl_stage_data "$srcdir"
+    bl_stage_data "$srcdir" "$build"
     bl_stage_modules "$build" "$state/modules"
     BL_MODULES_CONF=$state/conf/modules.conf
     bl_write_modules_conf "$BL_MODULES_CONF" "$state/modules" \

@@ -316,6 +316,16 @@ int bl_refresh_token_ttl(request_rec *r);  /* seconds */
 void bl_metrics_count_notification(const char *channel, const char *outcome);
 void bl_metrics_set_notification_queue(const char *channel, const char *status, long n);
 
+/* A domain module's own series on /metrics, summed across children and
+ * kept across graceful restarts: series is its Prometheus text, "name" or
+ * "name{label=\"value\"}" (at most 95 bytes), with label values from a
+ * fixed set (an enum, a plan code, a model name from config), never from
+ * a request. Counters add n; gauges are set. Safe in requests and in
+ * background tasks; never blocks. At most 256 series in all: updates of
+ * others are dropped and counted in beautiful_metrics_dropped_total. */
+void bl_metrics_count(const char *series, apr_uint64_t n);
+void bl_metrics_gauge(const char *series, apr_int64_t value);
+
 /* ---------------------------------------------------------------- live streams */
 
 /* Server-Sent Events fed by Redis pub/sub (modules/core/stream.c).
@@ -356,8 +366,9 @@ typedef int bl_stream_resume_fn(request_rec *r, void *ctx, const char *last_even
  * ": heartbeat" comment every BeautifulStreamHeartbeat (default 15 s)
  * when idle. The stream ends when the client disconnects (seen within
  * half a second), when the subscription to Redis is lost (the client
- * reconnects and resumes), when the client falls 256 events behind, or
- * when the child stops. */
+ * reconnects and resumes), when the client falls 256 events behind, when
+ * the caller's access token expires (the client reconnects with a fresh
+ * one, so a revoked session stops listening), or when the child stops. */
 int bl_stream_serve(request_rec *r, const char *channel, bl_stream_resume_fn *resume,
                     void *resume_ctx);
 

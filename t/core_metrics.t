@@ -10,7 +10,7 @@ use Symbol qw(gensym);
 use Time::HiRes qw(sleep time);
 use BL::Test;
 
-plan tests => 36, sub { (" " . ($ENV{BL_LOADED_MODULES} // '') . " ") =~ / core / };
+plan tests => 41, sub { (" " . ($ENV{BL_LOADED_MODULES} // '') . " ") =~ / core / };
 
 # { 'name{a="x",b="y"}' => value }, label names sorted.
 sub parse_metrics {
@@ -161,3 +161,25 @@ like $text, qr/^# TYPE http_requests_total counter$/m, 'counter TYPE';
         'counters survive a graceful restart';
     is scalar(bl_error_log_crashes($mark)), 0, 'no httpd child crashed';
 }
+
+# Domain series (bl_metrics_count / bl_metrics_gauge), summed across the
+# children: one TYPE line per name, every series of the name under it.
+{
+    my $before = 0;
+    my ($res) = bl_request(GET => '/metrics');
+    $before = $1 if $res->content =~ /^beautiful_test_events_total\{kind="echo"\} (\d+)$/m;
+    for my $i (1 .. 6) {
+        ($res) = bl_request(GET => "/api/v1/core-test/echo?count=2&gauge=-$i");
+    }
+    is $res->code, 204, 'the series were fed';
+    ($res) = bl_request(GET => '/metrics');
+    my $text = $res->content;
+    like $text, qr/^beautiful_test_events_total\{kind="echo"\} @{[ $before + 12 ]}$/m,
+        'a counter sums every child\'s additions';
+    like $text, qr/^beautiful_test_events_total\{kind="other"\} 0$/m, 'a series added 0 is shown';
+    my @types = $text =~ /^# TYPE beautiful_test_events_total (\w+)$/mg;
+    is_deeply \@types, ['counter'], 'one TYPE line for the name';
+    like $text, qr/^# TYPE beautiful_test_level gauge\nbeautiful_test_level -6$/m,
+        'a gauge holds the last value set';
+}
+

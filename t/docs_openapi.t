@@ -18,7 +18,7 @@ use BL::Test;
 my $loaded = ' ' . ($ENV{BL_LOADED_MODULES} // '') . ' ';
 my $have_auth = $loaded =~ / auth /;
 
-plan tests => 57, sub { $loaded =~ / core / };
+plan tests => 64, sub { $loaded =~ / core / };
 
 my $SRC = $ENV{BL_SRC_DIR} or BAIL_OUT('BL_SRC_DIR is not set (run through scripts/check)');
 my $PYTHON = $ENV{BL_PYTHON} || '/usr/bin/python3';
@@ -121,6 +121,23 @@ SKIP: {
     open(my $fh, '<:raw', $SPEC) or die "$SPEC: $!";
     my $shipped = do { local $/; <$fh> };
     ok $res->content eq $shipped, 'the served document is docs/openapi.yaml';
+
+    # ... and as JSON, the same document.
+    ($res) = bl_request(GET => '/api/v1/openapi.json');
+    is $res->code, 200, 'GET /api/v1/openapi.json is public';
+    like $res->header('Content-Type') // '', qr{^application/json}, 'served as JSON';
+    open(my $py, '|-', 'python3', '-c', 'import json, sys, yaml; '
+        . 'sys.exit(0 if json.loads(sys.stdin.read()) == yaml.safe_load(open(sys.argv[1], encoding="utf-8")) else 1)',
+        $SPEC) or die "python3: $!";
+    print $py $res->content;
+    ok close($py), 'openapi.json says what openapi.yaml says';
+
+    # Swagger UI, with a policy of its own.
+    ($res) = bl_request(GET => '/docs/');
+    is $res->code, 200, 'GET /docs/ is public';
+    like $res->content, qr{<script src="init\.js"></script>}, 'the page loads its init script from a file';
+    unlike $res->content, qr{<script>}, 'no inline script';
+    like $res->header('Content-Security-Policy') // '', qr{script-src 'self'}, 'a CSP for the page';
 }
 
 # ---------------------------------------------------------------- auth, live

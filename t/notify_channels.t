@@ -14,7 +14,7 @@ use BL::Test;
 require "$FindBin::Bin/notify_helpers.pl";
 
 plan skip_all => 'mod_beautiful_notify not loaded' unless notify_loaded();
-plan tests => 40;
+plan tests => 42;
 
 my $mark = bl_error_log_mark();
 my $sms_dir = "$ENV{BL_STATE_DIR}/sms";
@@ -90,6 +90,11 @@ is(notify_wait($urgent, 10)->{status}, 'sent', 'urgent type ignores a disabled c
 ok(-f "$sms_dir/$urgent.json", '... and is sent');
 my $emerg = notify_add(user => $u->{id}, channel => 'sms', type => 'medical.emergency_access');
 is(notify_wait($emerg, 10)->{status}, 'sent', 'medical.emergency_access too');
+prefs($u, { channels => { email => \0 } });
+my $reset = notify_add(user => $u->{id}, channel => 'email', type => 'auth.password_reset');
+my $promo = notify_add(user => $u->{id}, channel => 'email', type => 'payment.receipt');
+is(notify_wait($reset, 10)->{status}, 'sent', 'email off: a password-reset mail is still sent');
+is(notify_wait($promo, 10)->{status}, 'skipped', '... a receipt is not');
 
 my $v = notify_user();
 prefs($v, { channels => { in_app => \0 } });

@@ -19,7 +19,7 @@ use JSON::PP ();
 require "$FindBin::Bin/notify_helpers.pl";
 
 plan skip_all => 'mod_beautiful_notify not loaded' unless notify_loaded();
-plan tests => 33;
+plan tests => 37;
 
 my $fake = $ENV{BL_FAKE_PORT_BASE} or die 'BL_FAKE_PORT_BASE is not set';
 my ($twilio_port, $fcm_port, $http_port) = ($fake + 0, $fake + 1, $fake + 2);
@@ -33,7 +33,7 @@ my $auth_token = 'twilio-secret-' . bl_uuid();
 my $from = '+15005550006';
 my $client_email = 'push@bl-test.iam.gserviceaccount.com';
 my $token_ttl = 62;   # the cache asks again a minute before expiry: ~2 s of reuse
-my (@pids, $started);
+my (@pids, @hosts, $started);
 
 # ---------------------------------------------------------------- helpers
 
@@ -99,10 +99,10 @@ sub settled {
 }
 
 END {
-    if ($started) {
-        system($httpd, '-f', "$dir/httpd.conf", '-k', 'stop');
+    for my $root (@hosts) {
+        system($httpd, '-f', "$root/httpd.conf", '-k', 'stop');
         my $until = time + 10;
-        sleep 0.1 while -e "$dir/httpd.pid" && time < $until;
+        sleep 0.1 while -e "$root/httpd.pid" && time < $until;
     }
     for my $pid (@pids) { kill 'TERM', $pid; waitpid $pid, 0 }
     eval { psql_admin(qq{DROP DATABASE IF EXISTS "$db" WITH (FORCE)}) };
@@ -136,16 +136,20 @@ ok(spawn("$dir/fcm.pid", '/usr/bin/python3', "$FindBin::Bin/tools/fcm_fake.py",
          $fcm_port, "$dir/sa.pub", $client_email, 'bl-test', $token_ttl, "$dir/fcm.log",
          "$dir/fcm.pid"), 'FCM fake listening');
 
-mkdir "$dir/mail";
-open(my $conf, '>', "$dir/httpd.conf") or die;
-print $conf <<"CONF";
-ServerRoot "$dir"
-Listen 127.0.0.1:$http_port
+# One host's httpd: its own root, port and logs; the shared database.
+sub start_host {
+    my ($root, $port, $batch) = @_;
+    mkdir $root;
+    mkdir "$root/mail";
+    open(my $conf, '>', "$root/httpd.conf") or die;
+    print $conf <<"CONF";
+ServerRoot "$root"
+Listen 127.0.0.1:$port
 ServerName 127.0.0.1
-PidFile "$dir/httpd.pid"
-DefaultRuntimeDir "$dir"
-Mutex file:$dir default
-ErrorLog "$dir/error_log"
+PidFile "$root/httpd.pid"
+DefaultRuntimeDir "$root"
+Mutex file:$root default
+ErrorLog "$root/error_log"
 LogLevel notice
 LoadModule mpm_event_module "$moddir/mod_mpm_event.so"
 LoadModule authz_core_module "$moddir/mod_authz_core.so"
@@ -156,9 +160,12 @@ StartServers 1
 DBDriver pgsql
 DBDParams "host=$ENV{PGHOST} port=$ENV{PGPORT} dbname=$db user=beautiful"
 BeautifulNotifyInterval 200ms
+BeautifulNotifyBatchSize $batch
 BeautifulNotifyBackoff 1s 1s
 BeautifulNotifyMaxAttempts 3
-BeautifulMailDir "$dir/mail"
+BeautifulMailDir "$root/mail"
+BeautifulSMSDir "$root/sms"
+BeautifulPushDir "$root/push"
 BeautifulTwilioURL http://127.0.0.1:$twilio_port/
 BeautifulTwilioAccountSID $sid
 BeautifulTwilioAuthToken $auth_token
@@ -166,10 +173,15 @@ BeautifulTwilioFrom "$from"
 BeautifulFCMURL http://127.0.0.1:$fcm_port
 BeautifulFCMCredentials "$dir/sa.json"
 CONF
-close $conf;
-$started = system($httpd, '-f', "$dir/httpd.conf", '-k', 'start') == 0;
-my $until = time + 10;
-sleep 0.1 until -s "$dir/httpd.pid" || time > $until;
+    close $conf;
+    push @hosts, $root;
+    system($httpd, '-f', "$root/httpd.conf", '-k', 'start') == 0 or return 0;
+    my $until = time + 10;
+    sleep 0.1 until -s "$root/httpd.pid" || time > $until;
+    return -s "$root/httpd.pid";
+}
+
+$started = start_host($dir, $http_port, 20);
 ok($started && -s "$dir/httpd.pid", 'worker httpd started with Twilio and FCM configured');
 
 # ---------------------------------------------------------------- Twilio
@@ -248,7 +260,23 @@ q1(q{INSERT INTO push_devices (user_id, platform, token) VALUES ($1, 'web', 'dea
 $r = settled(add_row($gone_user, 'push'));
 is($r->{status}, 'skipped', 'every device unregistered: skipped');
 
+# ---------------------------------------------------------------- two hosts
+
+# A second host on the same database: the two workers race for the same
+# rows; each message still goes out exactly once.
+ok(start_host("$dir/host2", $fake + 3, 3), 'a second host started on the same database');
+my @race = map { add_row($ok_user, 'sms', "race $_") } 1 .. 30;
+my @settled = map { settled($_, 30)->{status} } @race;
+is(scalar(grep { $_ eq 'sent' } @settled), 30, 'two racing workers: all 30 sent');
+my %bodies;
+$bodies{ $_->{form}{Body} }++
+    for grep { ($_->{form}{Body} // '') =~ /^race \d+\n/ } log_lines("$dir/twilio.log");
+is(scalar(keys %bodies), 30, '... Twilio got each of them');
+is(scalar(grep { $_ != 1 } values %bodies), 0, '... exactly once');
+my $host2_log = '';
+if (open(my $fh, '<', "$dir/host2/error_log")) { local $/; $host2_log = <$fh> }
+
 my $log = '';
 if (open(my $fh, '<', "$dir/error_log")) { local $/; $log = <$fh> }
-unlike($log, qr/5550006|5550009|live-tok|dead-tok|ya29|Refill due|$auth_token/,
+unlike($log . $host2_log, qr/5550006|5550009|live-tok|dead-tok|ya29|Refill due|$auth_token/,
        'no number, device token, access token, title or secret in the error log');

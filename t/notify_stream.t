@@ -15,7 +15,7 @@ use BL::Test;
 require "$FindBin::Bin/notify_helpers.pl";
 
 plan skip_all => 'mod_beautiful_notify not loaded' unless notify_loaded();
-plan tests => 32;
+plan tests => 34;
 
 my $restarted = 0;
 END { bl_stack('redis-start') if $ENV{BL_STACK} && $restarted }
@@ -70,6 +70,16 @@ ok($r->{heartbeats} >= 1, 'an idle stream gets heartbeat comments');
 sse_close($r);
 sse_close($b);
 
+# A stream lives no longer than the access token it was opened with.
+my ($short, $sc) = bl_mint_jwt(sub => $u->{id}, exp => int(time) + 3);
+bl_session_create($sc->{sid}, $u->{id});
+my $ending = sse_open(token => $short);
+is($ending->{status}, 200, 'a stream on a token about to expire: 200');
+sse_events($ending, 1, 5);
+ok($ending->{closed} || $ending->{eof}, '... ends when the token expires');
+sse_close($ending);
+
+sleep 1;   # the closed streams' slots are freed within half a second
 my $bad = sse_open(token => $u->{token}, last_id => 'abc');
 is($bad->{status}, 400, 'a Last-Event-ID that is no event id: 400');
 sse_close($bad);

@@ -3,9 +3,7 @@
 
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (at most avail bytes), or 0.
- * Overlong forms, surrogates and code points past U+10FFFF are refused. */
-static size_t utf8_sequence_length(const unsigned char *s, size_t avail)
+size_t bl_utf8_sequence_length(const unsigned char *s, size_t avail)
 {
     unsigned char c = s[0];
     size_t need, i;
@@ -35,7 +33,7 @@ int bl_valid_utf8(const char *s, size_t len)
     size_t i = 0;
 
     while (i < len) {
-        size_t n = utf8_sequence_length((const unsigned char *)s + i, len - i);
+        size_t n = bl_utf8_sequence_length((const unsigned char *)s + i, len - i);
         if (n == 0)
             return 0;
         i += n;

@@ -5,6 +5,10 @@
 #include <stddef.h>
 
 int bl_valid_utf8(const char *s, size_t len);
+/* Length of the valid UTF-8 sequence at s (at most avail bytes, avail >= 1),
+ * 1 for ASCII, or 0 when it is not one: overlong forms, surrogates and code
+ * points past U+10FFFF are refused. */
+size_t bl_utf8_sequence_length(const unsigned char *s, size_t avail);
 /* Number of code points in valid UTF-8 s. */
 size_t bl_utf8_chars(const char *s, size_t len);
 /* Pragmatic address check: one @, local part 1..64, domain with a dot,

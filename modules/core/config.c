@@ -84,6 +84,8 @@ void *bl_core_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
                                                      : base->partition_interval;
     sc->partition_months_ahead = add->partition_months_ahead ? add->partition_months_ahead
                                                              : base->partition_months_ahead;
+    sc->json_errorlog_path = add->json_errorlog_path ? add->json_errorlog_path
+                                                     : base->json_errorlog_path;
     return sc;
 }
 
@@ -101,6 +103,7 @@ void *bl_core_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     dc->api = add->api >= 0 ? add->api : base->api;
     dc->rate_rule_set = add->rate_rule_set || base->rate_rule_set;
     dc->rate_rule = add->rate_rule_set ? add->rate_rule : base->rate_rule;
+    dc->csp = add->csp ? add->csp : base->csp;
     return dc;
 }
 
@@ -352,6 +355,27 @@ static const char *cmd_api(cmd_parms *cmd, void *dirconf, int on)
     return NULL;
 }
 
+static const char *cmd_json_errorlog(cmd_parms *cmd, void *dummy, const char *path)
+{
+    bl_server_conf *sc = ap_get_module_config(cmd->server->module_config,
+                                              &beautiful_core_module);
+
+    sc->json_errorlog_path = ap_server_root_relative(cmd->pool, path);
+    return sc->json_errorlog_path ? NULL : "BeautifulJSONErrorLog: invalid path";
+}
+
+static const char *cmd_csp(cmd_parms *cmd, void *dirconf, const char *policy)
+{
+    const char *c;
+
+    for (c = policy; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return "BeautifulContentSecurityPolicy must not hold control characters";
+    }
+    ((bl_dir_conf *)dirconf)->csp = policy;
+    return NULL;
+}
+
 const command_rec bl_core_cmds[] = {
     AP_INIT_TAKE_ARGV("BeautifulRedis", cmd_redis, NULL, RSRC_CONF,
                       "Redis host, port and optional timeout in milliseconds"),
@@ -397,6 +421,12 @@ const command_rec bl_core_cmds[] = {
     AP_INIT_FLAG("BeautifulAPI", cmd_api, NULL, RSRC_CONF | ACCESS_CONF,
                  "Mark an API location: JSON error envelope, security headers, "
                  "CORS, no-store"),
+    AP_INIT_TAKE1("BeautifulJSONErrorLog", cmd_json_errorlog, NULL, RSRC_CONF,
+                  "A file that gets every error log message of this server as one "
+                  "JSON object per line, besides ErrorLog"),
+    AP_INIT_TAKE1("BeautifulContentSecurityPolicy", cmd_csp, NULL, RSRC_CONF | ACCESS_CONF,
+                  "Security headers with this Content-Security-Policy on a location "
+                  "that is not an API location (the pages at /docs)"),
     AP_INIT_TAKE_ARGV("BeautifulRateLimit", bl_cmd_rate_limit, NULL,
                       OR_AUTHCFG | ACCESS_CONF,
                       "name limit window_seconds [key=ip|user], or off"),

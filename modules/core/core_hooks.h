@@ -93,6 +93,16 @@ const char *bl_cmd_stream_heartbeat(cmd_parms *cmd, void *dc, const char *arg);
 /* echo.c — "beautiful-echo", test-only (BeautifulTestEcho On). */
 int bl_echo_handler(request_rec *r);
 
+/* logformat.c: "%{item}J" for mod_log_config (pre_config, after it). */
+int bl_logformat_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
+
+/* logformat.c: len bytes of text JSON-escaped into out (cap bytes, NUL
+ * included; cut short to fit); returns the length written. */
+apr_size_t bl_log_json_escape(char *out, apr_size_t cap, const char *text, apr_size_t len);
+
+/* errorlog_json.c: BeautifulJSONErrorLog's hooks. */
+void bl_errorlog_json_register(void);
+
 /* trace.c */
 int bl_trace_post_read_request(request_rec *r);
 

@@ -28,6 +28,8 @@ typedef struct {
     int test_echo;                    /* BeautifulTestEcho: -1 unset */
     apr_interval_time_t partition_interval; /* BeautifulPartitionInterval (main server) */
     int partition_months_ahead;       /* BeautifulPartitionMonthsAhead (main server) */
+    const char *json_errorlog_path;   /* BeautifulJSONErrorLog */
+    apr_file_t *json_errorlog;        /* opened by errorlog_json.c at open_logs */
 } bl_server_conf;
 
 /* BeautifulRateLimit name limit window_seconds [key=ip|user] */
@@ -44,6 +46,7 @@ typedef struct {
     int api;                          /* BeautifulAPI On: envelope + headers; -1 unset */
     const bl_rate_rule *rate_rule;    /* NULL: none; "BeautifulRateLimit off" clears */
     int rate_rule_set;
+    const char *csp;                  /* BeautifulContentSecurityPolicy, or NULL */
 } bl_dir_conf;
 
 bl_server_conf *bl_core_server_conf(const server_rec *s);

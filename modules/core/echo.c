@@ -1,6 +1,7 @@
 /* echo.c — "beautiful-echo", a test-only handler (BeautifulTestEcho On):
  * GET answers the caller, other methods read the body with bl_read_json
- * and send it back; "?status=NNN" (400-599) returns NNN to httpd, so the
+ * and send it back; "?count=N[&gauge=V]" feeds domain series of /metrics;
+ * "?status=NNN" (400-599) returns NNN to httpd, so the
  * error envelope of every status class can be seen. It lets the test suite
  * exercise body limits, content types, the JSON parser and httpd's own
  * errors without depending on a domain module. */
@@ -108,6 +109,16 @@ int bl_echo_handler(request_rec *r)
     }
     if (r->args && !strncmp(r->args, "db=", 3))
         return echo_db(r, r->args + 3);
+    /* ?count=N&gauge=V: the domain series of t/core_metrics.t. */
+    if (r->args && !strncmp(r->args, "count=", 6)) {
+        const char *gauge = strstr(r->args, "&gauge=");
+        bl_metrics_count("beautiful_test_events_total{kind=\"echo\"}",
+                         (apr_uint64_t)apr_atoi64(r->args + 6));
+        bl_metrics_count("beautiful_test_events_total{kind=\"other\"}", 0);
+        if (gauge)
+            bl_metrics_gauge("beautiful_test_level", apr_atoi64(gauge + 7));
+        return bl_send_no_content(r);
+    }
     if (r->method_number == M_DELETE)
         return HTTP_METHOD_NOT_ALLOWED;
     if (r->method_number != M_GET) {

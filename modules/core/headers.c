@@ -59,11 +59,14 @@ int bl_headers_post_read_request(request_rec *r)
 void bl_set_security_headers(request_rec *r)
 {
     apr_table_t *h = r->err_headers_out;
+    const bl_dir_conf *dc = bl_core_dir_conf(r);
 
     apr_table_setn(h, "X-Content-Type-Options", "nosniff");
     apr_table_setn(h, "X-Frame-Options", "DENY");
     apr_table_setn(h, "Referrer-Policy", "no-referrer");
-    apr_table_setn(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+
+    apr_table_setn(h, "Content-Security-Policy", dc && dc->csp ? dc->csp
+                   : "default-src 'none'; frame-ancestors 'none'");
     apr_table_setn(h, "Cross-Origin-Resource-Policy", "same-origin");
     if (!apr_table_get(h, "Cache-Control"))
         apr_table_setn(h, "Cache-Control", "no-store");
@@ -160,8 +163,14 @@ static int apply_cors(request_rec *r)
 
 int bl_headers_header_parser(request_rec *r)
 {
-    if (!bl_core_api_enabled(r))
+    const bl_dir_conf *dc;
+
+    if (!bl_core_api_enabled(r)) {
+        /* Pages (not the API): their own policy and the other headers. */
+        if ((dc = bl_core_dir_conf(r)) && dc->csp)
+            bl_set_security_headers(r);
         return DECLINED;
+    }
     bl_set_security_headers(r);
     return apply_cors(r);
 }

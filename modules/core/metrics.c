@@ -25,6 +25,7 @@ APLOG_USE_MODULE(beautiful_core);
 #define BL_METRICS_STATUS_MAX  4
 #define BL_METRICS_REQ_SLOTS   2048  /* (route, method, status) */
 #define BL_METRICS_HIST_SLOTS  512   /* (route, method) */
+#define BL_METRICS_SERIES_SLOTS 256  /* domain modules' counters and gauges */
 #define BL_METRICS_MAX_PROBE   128   /* bounded lookup cost */
 #define BL_METRICS_OVERFLOW    "overflow"
 #define BL_METRICS_USERDATA    "bl_metrics_shm"
@@ -91,6 +92,8 @@ typedef struct {
     int64_t notification_queue[BL_N_CHANNELS][BL_N_QUEUE_STATUSES];
     bl_req_slot req[BL_METRICS_REQ_SLOTS];
     bl_hist_slot hist[BL_METRICS_HIST_SLOTS];
+    uint64_t series_dropped;
+    bl_req_slot series[BL_METRICS_SERIES_SLOTS];   /* key: series text, type */
 } bl_metrics_table;
 
 /* Set in the parent each generation; inherited by the children. */
@@ -295,6 +298,39 @@ void bl_metrics_set_notification_queue(const char *channel, const char *status, 
         __atomic_store_n(&metrics->notification_queue[c][st], (int64_t)n, __ATOMIC_RELAXED);
 }
 
+/* A series of a domain module: the key's route holds its text
+ * ("name{label=\"value\"}"), its method the type ("c" counter, "g" gauge). */
+static bl_req_slot *series_slot(const char *series, const char *type)
+{
+    bl_metric_key key;
+    bl_req_slot *slot;
+
+    if (!metrics || strlen(series) >= BL_METRICS_ROUTE_MAX)
+        return NULL;
+    key_init(&key, series, type, "");
+    slot = (bl_req_slot *)slot_find(metrics->series, sizeof(bl_req_slot), 0,
+                                    BL_METRICS_SERIES_SLOTS, &key);
+    if (!slot)
+        __atomic_add_fetch(&metrics->series_dropped, 1, __ATOMIC_RELAXED);
+    return slot;
+}
+
+void bl_metrics_count(const char *series, apr_uint64_t n)
+{
+    bl_req_slot *slot = series_slot(series, "c");
+
+    if (slot)
+        __atomic_add_fetch(&slot->count, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+void bl_metrics_gauge(const char *series, apr_int64_t value)
+{
+    bl_req_slot *slot = series_slot(series, "g");
+
+    if (slot)
+        __atomic_store_n(&slot->count, (uint64_t)value, __ATOMIC_RELAXED);
+}
+
 /* ---------------------------------------------------------------- set-up */
 
 static void table_init(bl_metrics_table *t)
@@ -462,6 +498,54 @@ static void write_dependency_errors(request_rec *r)
                __atomic_load_n(&metrics->redis_errors, __ATOMIC_RELAXED));
 }
 
+static int series_cmp(const void *a, const void *b)
+{
+    const bl_req_slot *x = *(bl_req_slot *const *)a, *y = *(bl_req_slot *const *)b;
+
+    return strcmp(x->head.key.route, y->head.key.route);
+}
+
+/* The metric name of a series: the text before its labels. */
+static apr_size_t series_name_len(const char *series)
+{
+    const char *brace = strchr(series, '{');
+
+    return brace ? (apr_size_t)(brace - series) : strlen(series);
+}
+
+/* Sorted, so each name gets its one TYPE line before its series. */
+static void write_series(request_rec *r)
+{
+    bl_req_slot **ready = apr_palloc(r->pool, sizeof(*ready) * BL_METRICS_SERIES_SLOTS);
+    const char *prev = NULL;
+    apr_size_t prev_len = 0;
+    int n = 0, i;
+
+    for (i = 0; i < BL_METRICS_SERIES_SLOTS; i++)
+        if (__atomic_load_n(&metrics->series[i].head.state, __ATOMIC_ACQUIRE) == SLOT_READY)
+            ready[n++] = &metrics->series[i];
+    qsort(ready, (size_t)n, sizeof(*ready), series_cmp);
+    for (i = 0; i < n; i++) {
+        const char *text = ready[i]->head.key.route;
+        apr_size_t len = series_name_len(text);
+        int gauge = ready[i]->head.key.method[0] == 'g';
+        uint64_t v = __atomic_load_n(&ready[i]->count, __ATOMIC_RELAXED);
+
+        if (!prev || len != prev_len || strncmp(text, prev, len) != 0)
+            ap_rprintf(r, "# TYPE %.*s %s\n", (int)len, text, gauge ? "gauge" : "counter");
+        prev = text;
+        prev_len = len;
+        if (gauge)
+            ap_rprintf(r, "%s %" APR_INT64_T_FMT "\n", text, (apr_int64_t)v);
+        else
+            ap_rprintf(r, "%s %" APR_UINT64_T_FMT "\n", text, (apr_uint64_t)v);
+    }
+    ap_rprintf(r, "# HELP beautiful_metrics_dropped_total Updates of series past the table's "
+               "size, not shown.\n# TYPE beautiful_metrics_dropped_total counter\n"
+               "beautiful_metrics_dropped_total %" APR_UINT64_T_FMT "\n",
+               __atomic_load_n(&metrics->series_dropped, __ATOMIC_RELAXED));
+}
+
 static void write_notifications(request_rec *r)
 {
     int c, i;
@@ -503,5 +587,6 @@ int bl_metrics_handler(request_rec *r)
     write_durations(r);
     write_dependency_errors(r);
     write_notifications(r);
+    write_series(r);
     return OK;
 }

@@ -73,11 +73,14 @@ static void core_register_hooks(apr_pool_t *p)
 {
     static const char *const before_dbd_wd[] = {"mod_dbd.c", "mod_watchdog.c", NULL};
     static const char *const after_remoteip[] = {"mod_remoteip.c", NULL};
+    static const char *const after_log_config[] = {"mod_log_config.c", NULL};
 
     bl_envelope_register();
+    bl_errorlog_json_register();
     bl_authz_register(p);
 
     ap_hook_optional_fn_retrieve(core_optional_fn_retrieve, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(bl_logformat_pre_config, after_log_config, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(core_post_config, NULL, before_dbd_wd, APR_HOOK_MIDDLE);
     ap_hook_child_init(core_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 

@@ -568,8 +568,10 @@ static int child_stopping(void)
     return state == AP_MPMQ_STOPPING || reg.stopping;
 }
 
-/* The stream's life after the head: queued events, heartbeats, the end. */
-static void pump(request_rec *r, stream_client *c, apr_hash_t *resumed)
+/* The stream's life after the head: queued events, heartbeats, the end
+ * (at the latest when the caller's access token expires: a revoked
+ * session must not keep listening). */
+static void pump(request_rec *r, stream_client *c, apr_hash_t *resumed, apr_time_t until)
 {
     apr_interval_time_t beat = stream_heartbeat ? stream_heartbeat : apr_time_from_sec(15);
     apr_time_t next_beat = apr_time_now() + beat;
@@ -592,7 +594,8 @@ static void pump(request_rec *r, stream_client *c, apr_hash_t *resumed)
                 return;
             next_beat = apr_time_now() + beat;
         }
-        if (closed || child_stopping() || client_gone(r))
+        if (closed || child_stopping() || client_gone(r)
+            || (until && apr_time_now() >= until))
             return;
         if (apr_time_now() >= next_beat) {
             ap_rputs(": heartbeat\n\n", r);
@@ -640,7 +643,7 @@ int bl_stream_serve(request_rec *r, const char *channel, bl_stream_resume_fn *re
         }
     if (!flush_ok(r))
         return OK;
-    pump(r, c, rb.ids);
+    pump(r, c, rb.ids, bl_current_user(r) ? bl_current_user(r)->expires : 0);
     return OK;
 }
 

@@ -102,7 +102,10 @@ APLOG_USE_MODULE(beautiful_notify);
 
 /* The queue depth for the metrics (partial indexes serve each status). */
 #define SQL_QUEUE \
-    "SELECT channel::text, status::text, count(*)::text FROM notifications" \
+    "SELECT channel::text, status::text, count(*)::text," \
+    " COALESCE(max(EXTRACT(EPOCH FROM now() - next_attempt_at))" \
+    "          FILTER (WHERE status = 'pending' AND next_attempt_at <= now()), 0)::bigint::text" \
+    " FROM notifications" \
     " WHERE status IN ('pending', 'sending', 'failed') GROUP BY 1, 2"
 
 const bl_statement bl_notify_statements[] = {
@@ -341,12 +344,24 @@ static void count_skipped(ap_dbd_t *db, apr_pool_t *p, apr_dbd_row_t *row, void 
     bl_metrics_count_notification(column(db, p, row, 0), "skipped");
 }
 
+/* How long the most overdue waiting row of a channel has been due. */
+static void set_oldest_pending(const char *channel, long seconds)
+{
+    char series[96];
+
+    apr_snprintf(series, sizeof series,
+                 "beautiful_notifications_oldest_pending_seconds{channel=\"%s\"}", channel);
+    bl_metrics_gauge(series, seconds);
+}
+
 static void set_queue(ap_dbd_t *db, apr_pool_t *p, apr_dbd_row_t *row, void *ctx)
 {
-    const char *count = column(db, p, row, 2);
+    const char *channel = column(db, p, row, 0), *status = column(db, p, row, 1);
+    const char *count = column(db, p, row, 2), *oldest = column(db, p, row, 3);
 
-    bl_metrics_set_notification_queue(column(db, p, row, 0), column(db, p, row, 1),
-                                      count ? atol(count) : 0);
+    bl_metrics_set_notification_queue(channel, status, count ? atol(count) : 0);
+    if (channel && status && !strcmp(status, "pending"))
+        set_oldest_pending(channel, oldest ? atol(oldest) : 0);
 }
 
 /* Every few seconds: the queue depth, zero where no row is. */
@@ -360,9 +375,11 @@ static void count_queue(bl_notify_worker *w, apr_pool_t *p, ap_dbd_t *db)
     if (now < w->next_queue_count)
         return;
     w->next_queue_count = now + BL_QUEUE_EVERY;
-    for (c = 0; c < 4; c++)
+    for (c = 0; c < 4; c++) {
         for (i = 0; i < 3; i++)
             bl_metrics_set_notification_queue(channels[c], statuses[i], 0);
+        set_oldest_pending(channels[c], 0);
+    }
     each_row(w, p, db, "notify_queue", 0, NULL, set_queue, NULL);
 }
 

@@ -438,14 +438,17 @@ static int check_mail_dir(const bl_mail_conf *mail, apr_pool_t *ptemp, server_re
     return OK;
 }
 
-/* A sink directory, made at start-up (as root) for the child user. */
+/* A sink directory, made at start-up (as root) for the child user. One
+ * that cannot be made does not stop httpd (a host may never send SMS):
+ * its rows are retried, with the reason in last_error, until it exists. */
 static int make_sink_dir(apr_pool_t *p, server_rec *s, const char *dir)
 {
     apr_status_t rv = apr_dir_make_recursive(dir, APR_FPROT_OS_DEFAULT, p);
 
     if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "cannot create the sink directory %s", dir);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     "cannot create the sink directory %s: its notifications wait for it", dir);
+        return OK;
     }
     if (geteuid() == 0 && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,

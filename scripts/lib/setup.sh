@@ -12,6 +12,7 @@ BL_PACKAGES=(
     python3 python3-jwt python3-cryptography python3-yaml python3-jsonschema
     python3-icalendar python3-dateutil
     prometheus wrk valgrind clang libclang-rt-14-dev
+    chromium
 )
 
 bl_policy_rc_created=0
@@ -27,6 +28,9 @@ bl_install_packages() {
     for p in "${BL_PACKAGES[@]}"; do
         bl_pkg_installed "$p" || missing+=("$p")
     done
+    # The build fetches Swagger UI and the test tools with npm; a Node.js
+    # from elsewhere (with its own npm) will do.
+    command -v npm >/dev/null || missing+=(nodejs npm)
     [ ${#missing[@]} -eq 0 ] && return 0
     if ! bl_is_root; then
         bl_log "warning: missing packages (run as root to install): ${missing[*]}"

@@ -38,6 +38,9 @@ bl_stack_vars() {
     BL_PG_PORT=${BL_PG_PORT:-$((BL_PORT_BASE + 1))}
     BL_REDIS_PORT=${BL_REDIS_PORT:-$((BL_PORT_BASE + 2))}
     BL_FAKE_PORT_BASE=${BL_FAKE_PORT_BASE:-$((BL_PORT_BASE + 10))}
+    # The AI suites' loopback model (fakes +8) and model-less virtual host (+9).
+    BL_AI_FAKE_PORT=$((BL_FAKE_PORT_BASE + 8))
+    BL_AI_TEST_PORT=$((BL_FAKE_PORT_BASE + 9))
     BL_REDIS_HOST=127.0.0.1
     BL_PG_DATA=$BL_STATE_DIR/pg/data
     BL_PG_SOCKET_DIR=$BL_STATE_DIR/pg/run
@@ -58,8 +61,11 @@ bl_stack_vars() {
     BL_CORS_ORIGINS=${BL_CORS_ORIGINS:-http://localhost:3000}
     BL_DB_PARAMS="host=$BL_PG_SOCKET_DIR port=$BL_PG_PORT dbname=beautiful user=beautiful"
     PGHOST=$BL_PG_SOCKET_DIR PGPORT=$BL_PG_PORT PGDATABASE=beautiful PGUSER=beautiful
+    # Payments: the test stack's loopback Razorpay (t/tools/razorpay_fake.py).
+    BL_RAZORPAY_FAKE_PORT=$((BL_FAKE_PORT_BASE + 6))
+    export BL_RAZORPAY_FAKE_PORT
     export BL_STATE_DIR BL_PORT_BASE BL_HTTP_PORT BL_PG_PORT BL_REDIS_PORT \
-        BL_REDIS_HOST BL_FAKE_PORT_BASE BL_MAIL_DIR BL_UPLOAD_DIR BL_LOG_DIR \
+        BL_REDIS_HOST BL_FAKE_PORT_BASE BL_AI_FAKE_PORT BL_AI_TEST_PORT BL_MAIL_DIR BL_UPLOAD_DIR BL_LOG_DIR \
         BL_JWT_KEY BL_JWT_PUBLIC_KEY BL_STORAGE_KEY BL_TLS_CERT BL_TLS_KEY \
         BL_DATA_DIR BL_JWT_ISSUER \
         BL_JWT_AUDIENCE BL_PUBLIC_URL BL_CORS_ORIGINS BL_DB_PARAMS \
@@ -87,12 +93,18 @@ bl_stage_modules() {
 }
 
 # Copies the files httpd serves or reads from the data directory
-# ($(datadir)/beautiful-life when installed): data/* and docs/openapi.yaml.
-#   bl_stage_data SRCDIR
+# ($(datadir)/beautiful-life when installed): data/*, docs/openapi.yaml and
+# what the build made in BUILDDIR/site (openapi.json, the /docs page).
+#   bl_stage_data SRCDIR [BUILDDIR]
 bl_stage_data() {
     rm -rf "$BL_DATA_DIR"
     cp -R "$1/data" "$BL_DATA_DIR"
     cp "$1/docs/openapi.yaml" "$BL_DATA_DIR/"
+    # What the build made for /docs: openapi.json and the Swagger UI page.
+    if [ -n "${2:-}" ] && [ -d "$2/site" ]; then
+        cp -R "$2/site/." "$BL_DATA_DIR/"
+        rm -f "$BL_DATA_DIR/docs/.built"
+    fi
 }
 
 # Writes the settings a later `scripts/stack` call (from a test, say) needs.
@@ -346,6 +358,19 @@ bl_dev_httpd() {
         BL_HTTPD_DEFINES+=(-D BL_VIDEO_TEMPLATE)
         export BL_VIDEO_LINK_TEMPLATE
     fi
+    # Payments and the AI provider (DESIGN.md section 9): each BL_RAZORPAY_*
+    # and BL_AI_* that is set becomes a Define of that name whose value the
+    # module's conf reads from the environment (so no secret shows in the
+    # process list); unset, the payment routes answer 503
+    # PAYMENTS_NOT_CONFIGURED and the model routes 503 AI_NOT_CONFIGURED.
+    local v
+    for v in BL_RAZORPAY_URL BL_RAZORPAY_KEY_ID BL_RAZORPAY_KEY_SECRET BL_RAZORPAY_WEBHOOK_SECRET \
+             BL_AI_URL BL_AI_API_KEY BL_AI_MODEL; do
+        if [ -n "${!v:-}" ]; then
+            export "${v?}"
+            BL_HTTPD_DEFINES+=(-D "$v")
+        fi
+    done
     export BL_MODULES_CONF BL_HTTPD_MODDIR BL_RUN_USER
 }
 

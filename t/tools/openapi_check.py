@@ -24,6 +24,11 @@ Usage (run from anywhere; --src defaults to the tree holding this file):
   openapi_check.py [--spec FILE] response NAME [CONTENT_TYPE]
       validates the JSON body on stdin against components/responses/NAME
       (for answers of routes the spec does not list, e.g. an unknown path).
+  openapi_check.py [--spec FILE] conformance CAPTURE_FILE
+      every answer recorded by t/lib/BL/Test.pm's bl_request (JSON lines:
+      method, path, status, content_type, body) against the documented
+      response of its route: the status must be documented and a JSON
+      body must match. Paths the spec does not list are left out.
   openapi_check.py [--src DIR] [--spec FILE] all
       structure, routes and codes in one run.
 
@@ -160,7 +165,10 @@ def to_json_schema(node):
             out[k] = copy.deepcopy(v)
     if node.get("nullable") is True:
         t = out.get("type")
-        if isinstance(t, str):
+        if any(k in out for k in ("allOf", "anyOf", "oneOf")):
+            # null must pass the composition too, not just the type
+            out = {"anyOf": [out, {"type": "null"}]}
+        elif isinstance(t, str):
             out["type"] = [t, "null"]
             if "enum" in out and None not in out["enum"]:
                 out["enum"] = list(out["enum"]) + [None]
@@ -623,13 +631,91 @@ def cmd_response(spec, name, ctype):
     return validate_body(spec, schema, sys.stdin.read()).finish("response %s" % name)
 
 
+# ---------------------------------------------------------------- conformance
+
+def path_template(spec, method, path):
+    """The spec path (template) a concrete request path falls under, or None:
+    an exact path first, else the template with the fewest parameters."""
+    paths = spec.get("paths") or {}
+    candidates = [path]
+    for s in spec.get("servers") or []:
+        u = s.get("url", "").rstrip("/")
+        if u and path.startswith(u + "/"):
+            candidates.append(path[len(u):])
+    best = None
+    for c in candidates:
+        if isinstance(paths.get(c), dict) and method.lower() in paths[c]:
+            return c
+        for t, item in paths.items():
+            if "{" not in t or not isinstance(item, dict) or method.lower() not in item:
+                continue
+            rx = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(t)) + "$"
+            if re.match(rx, c) and (best is None or t.count("{") < best.count("{")):
+                best = t
+    return best
+
+
+def cmd_conformance(spec, capture):
+    """Every captured live answer (JSON lines: method, path, status,
+    content_type, body) against the documented response of its route."""
+    pr = Problems()
+    seen = {}
+    checked = 0
+    ops = set()
+    doc = translate_document(spec)
+    validators = {}
+
+    def body_problems(schema, body_text):
+        try:
+            body = json.loads(body_text)
+        except ValueError as e:
+            return ["the body is not JSON: %s" % e]
+        key = json.dumps(schema, sort_keys=True)
+        if key not in validators:
+            validators[key] = validator_for(doc, to_json_schema(schema))
+        errors = sorted(validators[key].iter_errors(body), key=lambda e: list(e.absolute_path))
+        return ["%s: %s" % ("/".join(str(p) for p in e.absolute_path) or "(body)", e.message)
+                for e in errors]
+
+    with open(capture, encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
+    for rec in records:
+        method, path, status = rec["method"].upper(), rec["path"], int(rec["status"])
+        if method in ("HEAD", "OPTIONS"):
+            continue
+        template = path_template(spec, method, path)
+        if template is None:
+            continue            # test-only routes and unknown paths
+        ctype = rec.get("content_type") or ""
+        key_base = "%s %s %s" % (method, template, status)
+        try:
+            _, op = find_operation(spec, method, template)
+            schema = response_schema(spec, op, status, ctype if ctype else None)
+            problems = []
+            body = rec.get("body")
+            if schema is not None and "json" in ctype.lower() and body is not None:
+                problems = body_problems(schema, body)
+            elif schema is None and body:
+                problems = ["documented without a body, but one came"]
+        except KeyError as e:
+            problems = [str(e).strip("'\"")]
+        checked += 1
+        ops.add((method, template))
+        for p in problems[:1]:
+            key = "%s: %s" % (key_base, p)
+            seen[key] = seen.get(key, 0) + 1
+    for key, n in sorted(seen.items()):
+        pr.add("%s (%d answer%s)" % (key, n, "" if n == 1 else "s"))
+    return pr.finish("conformance", " (%d answers of %d operations checked)" % (checked, len(ops)))
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--src", default=os.environ.get("BL_SRC_DIR") or default_src(),
                     help="tree root (modules/, include/, docs/)")
     ap.add_argument("--spec", help="the spec (default: SRC/docs/openapi.yaml)")
     ap.add_argument("mode", choices=("structure", "routes", "codes", "validate", "schema",
-                                     "response", "all"))
+                                     "response", "conformance", "all"))
     ap.add_argument("args", nargs="*")
     a = ap.parse_args(argv)
     spec_path = a.spec or os.path.join(a.src, "docs", "openapi.yaml")
@@ -653,6 +739,10 @@ def main(argv):
             ap.error("validate METHOD PATH STATUS [CONTENT_TYPE]")
         return cmd_validate(spec, a.args[0], a.args[1], int(a.args[2]),
                             a.args[3] if len(a.args) > 3 else None)
+    if a.mode == "conformance":
+        if len(a.args) != 1:
+            ap.error("conformance CAPTURE_FILE")
+        return cmd_conformance(spec, a.args[0])
     if a.mode == "response":
         if len(a.args) not in (1, 2):
             ap.error("response NAME [CONTENT_TYPE]")

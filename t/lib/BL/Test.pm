@@ -8,6 +8,7 @@ use warnings;
 
 use Exporter 'import';
 use Carp qw(croak);
+use Encode ();
 use JSON::PP ();
 use LWP::UserAgent ();
 use HTTP::Request ();
@@ -96,6 +97,27 @@ sub bl_tls_url {
     return 'https://127.0.0.1:' . _env('BL_TLS_PORT') . $path;
 }
 
+# Records the answer for t/zz_spec_conformance.t when BL_SPEC_CAPTURE
+# names a file: API and health routes of the test server only, the body
+# kept for JSON answers.
+sub _capture {
+    my ($req, $res) = @_;
+    my $file = $ENV{BL_SPEC_CAPTURE} or return;
+    my $uri = $req->uri;
+    return unless $uri->scheme eq 'http' && $uri->host_port eq Apache::TestRequest::hostport();
+    my $path = $uri->path;
+    return unless $path =~ m{^/(?:api/v1/|health|\.well-known/)};
+    my $ct = $res->header('Content-Type') // '';
+    my $body = $ct =~ /json/i ? Encode::decode('UTF-8', $res->content // '') : undef;
+    my $line = JSON::PP->new->canonical->utf8->encode({
+        method => $req->method, path => $path, status => $res->code + 0,
+        content_type => $ct, body => $body });
+    open(my $fh, '>>', $file) or return;
+    flock($fh, 2);
+    print {$fh} "$line\n";
+    close $fh;
+}
+
 =head2 bl_request($method, $path, %opt)
 
 Sends one request to the test server on a fresh connection (redirects are
@@ -117,6 +139,12 @@ decoded JSON body (undef when the body is not JSON). Options:
 
 A $path that is already an absolute http:// or https:// URL (see
 bl_tls_url) is used as it is.
+
+Every answer from the test server's API and health routes is also
+recorded (when C<$BL_SPEC_CAPTURE> names a file, as scripts/check sets
+it) so t/zz_spec_conformance.t can check them all against
+docs/openapi.yaml: every suite's answers are checked, not just those a
+suite checks itself.
 
 =cut
 
@@ -160,6 +188,7 @@ sub bl_request {
                          // { verify_hostname => 1, SSL_ca_file => _env('BL_TLS_CERT') } });
     }
     my $res = $ua->request($req);
+    _capture($req, $res);
     my $data;
     my $ct = $res->header('Content-Type') // '';
     $data = bl_json($res->content) if $ct =~ m{json}i;
