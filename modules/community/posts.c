@@ -54,47 +54,49 @@ static const char *const post_types[] = {"discussion", "question", "story", "res
     "CASE WHEN " p ".is_pinned THEN 't' ELSE 'f' END || '_' || " \
     "(extract(epoch FROM " p ".created_at) * 1000000)::bigint || '_' || " p ".id"
 
-/* The rows of the feed for the viewer (acc, a and o in scope). */
-#define FEED_ROWS \
-    "FROM acc JOIN community_posts p ON p.community_id = acc.id, o " \
-    "WHERE acc.can_read AND p.deleted_at IS NULL " \
-    "AND (acc.can_moderate OR p.hidden_at IS NULL) " \
-    "AND (o.ptype IS NULL OR p.post_type = o.ptype) " \
-    "AND (NOT o.hide_cw OR p.content_warning IS NULL)"
-
 #define SET_FROM_J(col, expr) \
     col " = CASE WHEN a.j ? '" col "' THEN " expr " ELSE p." col " END"
 
 static const bl_statement statements[] = {
-    /* id, slug, viewer, viewer role, post_type, hide_cw, cursor (pinned,
-     * microseconds, id; the top of the feed when absent), limit, offset,
-     * count exactly (filters given).
+    /* id, slug, viewer, viewer role; exact count?, post_type twice,
+     * hide_cw; limit; post_type twice, hide_cw, cursor (pinned,
+     * microseconds, id; the top of the feed when absent), limit, offset.
+     * Filters are repeated rather than read from a CTE so that they reach
+     * the index scan as parameters (LATERAL: one index scan of the feed
+     * index, in order, stopped at the limit).
      * Returns can_see, can_read, total, posts, next cursor, and the ids of
      * anonymous posts whose author this view reveals. */
     {SQL_FEED,
-     "WITH " CM_ARGS_COMMUNITY ", " CM_ACCESS ", "
-     "o AS (SELECT %s::community_post_type AS ptype, coalesce(%s::boolean, false) AS hide_cw, "
-     "coalesce(%s::boolean, true) AS cp, "
-     "coalesce(timestamptz 'epoch' + %s::bigint * interval '1 microsecond', 'infinity') AS ct, "
-     "coalesce(%s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff') AS cid, "
-     "%s::int AS lim, %s::int AS off, %s::boolean AS exact), "
-     "pg AS (SELECT p.* " FEED_ROWS " "
-     "AND (p.is_pinned, p.created_at, p.id) < (o.cp, o.ct, o.cid) "
-     "ORDER BY p.is_pinned DESC, p.created_at DESC, p.id DESC "
-     "LIMIT (SELECT lim FROM o) OFFSET (SELECT off FROM o)) "
+     "WITH " CM_ARGS_COMMUNITY ", " CM_ACCESS " "
      "SELECT acc.can_see, acc.can_read, "
-     "CASE WHEN NOT acc.can_read THEN 0 WHEN o.exact THEN (SELECT count(*) " FEED_ROWS ") "
+     "CASE WHEN NOT acc.can_read THEN 0 WHEN %s::boolean THEN (SELECT count(*) "
+     " FROM community_posts h WHERE h.community_id = acc.id AND h.deleted_at IS NULL "
+     " AND (acc.can_moderate OR h.hidden_at IS NULL) "
+     " AND (%s::community_post_type IS NULL OR h.post_type = %s::community_post_type) "
+     " AND (NOT coalesce(%s::boolean, false) OR h.content_warning IS NULL)) "
      "ELSE acc.post_count - CASE WHEN acc.can_moderate THEN 0 ELSE "
      "(SELECT count(*) FROM community_posts h WHERE h.community_id = acc.id "
      " AND h.hidden_at IS NOT NULL AND h.deleted_at IS NULL) END END, "
-     "coalesce((SELECT json_agg(" POST_JSON("pg", "acc.can_moderate", "a.viewer")
-     " ORDER BY pg.is_pinned DESC, pg.created_at DESC, pg.id DESC) "
-     "FROM pg LEFT JOIN users u ON u.id = pg.author_id), '[]'::json), "
-     "CASE WHEN (SELECT count(*) FROM pg) = o.lim THEN (SELECT " CURSOR_OF("pg")
-     " FROM pg ORDER BY pg.is_pinned, pg.created_at, pg.id LIMIT 1) END, "
-     "(SELECT json_agg(pg.id) FROM pg WHERE pg.is_anonymous AND acc.can_moderate "
-     " AND pg.author_id IS DISTINCT FROM a.viewer) "
-     "FROM acc, a, o"},
+     "coalesce(x.posts, '[]'::json), CASE WHEN x.n = %s::int THEN x.last_cursor END, "
+     "x.revealed, acc.id "
+     "FROM acc CROSS JOIN a CROSS JOIN LATERAL (SELECT json_agg("
+     POST_JSON("pg", "acc.can_moderate", "a.viewer")
+     " ORDER BY pg.is_pinned DESC, pg.created_at DESC, pg.id DESC) AS posts, count(*) AS n, "
+     "(array_agg(" CURSOR_OF("pg") " ORDER BY pg.is_pinned, pg.created_at, pg.id))[1] "
+     " AS last_cursor, "
+     "json_agg(pg.id) FILTER (WHERE pg.is_anonymous AND acc.can_moderate "
+     " AND pg.author_id IS DISTINCT FROM a.viewer) AS revealed "
+     "FROM (SELECT p.* FROM community_posts p WHERE p.community_id = acc.id "
+     " AND acc.can_read AND p.deleted_at IS NULL "
+     " AND (acc.can_moderate OR p.hidden_at IS NULL) "
+     " AND (%s::community_post_type IS NULL OR p.post_type = %s::community_post_type) "
+     " AND (NOT coalesce(%s::boolean, false) OR p.content_warning IS NULL) "
+     " AND (p.is_pinned, p.created_at, p.id) < (coalesce(%s::boolean, true), "
+     " coalesce(timestamptz 'epoch' + %s::bigint * interval '1 microsecond', 'infinity'), "
+     " coalesce(%s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')) "
+     " ORDER BY p.is_pinned DESC, p.created_at DESC, p.id DESC "
+     " LIMIT %s::int OFFSET %s::int) pg "
+     "LEFT JOIN users u ON u.id = pg.author_id) x"},
     /* id, community, author, title, content, post_type, content_warning,
      * is_anonymous: members only. */
     {SQL_POST_NEW,
@@ -213,13 +215,38 @@ static int audit_reveal(request_rec *r, ap_dbd_t *db, const char *type, const ch
 
 /* ---------------------------------------------------------------- feed */
 
+/* The statement's 17 arguments from the parsed request: in[0..3] the
+ * community and viewer, in[4] post_type, in[5] hide_cw, in[6..8] the
+ * cursor (NULL: the top). */
+static const char *const *feed_args(request_rec *r, const char *const *in, int per_page,
+                                    int page)
+{
+    const char **out = apr_pcalloc(r->pool, 17 * sizeof *out);
+    const char *limit = apr_itoa(r->pool, per_page);
+    int exact = in[4] || (in[5] && strcmp(in[5], "true") == 0);
+
+    memcpy(out, in, 4 * sizeof *out);
+    out[4] = exact ? "true" : "false";
+    out[5] = out[6] = in[4];
+    out[7] = in[5];
+    out[8] = limit;
+    out[9] = out[10] = in[4];
+    out[11] = in[5];
+    out[12] = in[6];
+    out[13] = in[7];
+    out[14] = in[8];
+    out[15] = limit;
+    out[16] = apr_itoa(r->pool, (page - 1) * per_page);
+    return out;
+}
+
 static int posts_feed(request_rec *r, apr_table_t *params)
 {
     static const char *const allowed[] = {"page", "per_page", "before", "post_type",
                                           "hide_content_warnings", NULL};
     const bl_user *user;
     apr_table_t *q;
-    const char *args[13], *before, *revealed, *meta;
+    const char *args[9], *before, *revealed, *meta;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
     ap_dbd_t *db;
@@ -246,10 +273,8 @@ static int posts_feed(request_rec *r, apr_table_t *params)
         if (page != 1)
             return bl_send_validation_error(r, "page", "give page or before, not both");
     }
-    args[9] = apr_itoa(r->pool, per_page);
-    args[10] = apr_itoa(r->pool, (page - 1) * per_page);
-    args[11] = (args[4] || (args[5] && strcmp(args[5], "true") == 0)) ? "true" : "false";
-    if (!(db = bl_db(r)) || !(res = bl_db_select(r, db, SQL_FEED, 12, args)))
+    if (!(db = bl_db(r)) || !(res = bl_db_select(r, db, SQL_FEED, 17,
+                                                   feed_args(r, args, per_page, page))))
         return OK;
     row = community_first_row(r, db, res);
     if (!row || !community_is_true(bl_db_get(r, db, row, 0)))
@@ -258,7 +283,7 @@ static int posts_feed(request_rec *r, apr_table_t *params)
         return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN,
                              "only members read this community", NULL);
     revealed = bl_db_get(r, db, row, 5);
-    if (revealed && audit_reveal(r, db, "community", args[0] ? args[0] : args[1],
+    if (revealed && audit_reveal(r, db, "community", bl_db_get(r, db, row, 6),
                                  apr_pstrcat(r->pool, "{\"post_ids\":", revealed, "}",
                                              NULL)) != 0)
         return OK;

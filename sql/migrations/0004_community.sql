@@ -75,6 +75,9 @@ DROP INDEX community_posts_feed_idx;
 DROP INDEX community_posts_pinned_idx;
 CREATE INDEX community_posts_feed_idx ON community_posts
     (community_id, is_pinned DESC, created_at DESC, id DESC) WHERE deleted_at IS NULL;
+-- The feed's total for members: post_count less the few posts hidden by reports.
+CREATE INDEX community_posts_hidden_idx ON community_posts (community_id)
+    WHERE hidden_at IS NOT NULL AND deleted_at IS NULL;
 
 -- post_count counts visible (not deleted) posts: a soft delete counts too.
 CREATE OR REPLACE FUNCTION community_post_count() RETURNS trigger
