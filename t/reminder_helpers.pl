@@ -108,4 +108,58 @@ sub rm_wait_log {
     }, $secs);
 }
 
+# ---------------------------------------------------------------- a second host
+
+# A second httpd on the same database, Redis and clock file, with only the
+# modules and mod_beautiful_reminder's test settings (no test vhosts), on
+# loopback port BL_FAKE_PORT_BASE + 12: another host of the same site.
+sub rm_second_httpd_start {
+    require Apache::Test;
+    my $root = Apache::Test::vars('serverroot');
+    my $dir = "$root/logs/second-httpd";
+    mkdir $dir unless -d $dir;
+    my $port = $ENV{BL_FAKE_PORT_BASE} + 12;
+    my $mods = '/usr/lib/apache2/modules';
+    my @defines = map { qq{Define $_ "$ENV{$_}"} } grep { defined $ENV{$_} }
+        qw(BL_DB_PARAMS BL_REDIS_HOST BL_REDIS_PORT BL_JWT_KEY BL_JWT_ISSUER BL_JWT_AUDIENCE
+           BL_PUBLIC_URL BL_CORS_ORIGINS BL_MAIL_DIR BL_UPLOAD_DIR BL_STATE_DIR BL_STORAGE_KEY
+           BL_DATA_DIR BL_FAKE_PORT_BASE);
+    # our LoadModule and Include lines, without the other test.d confs
+    open my $in, '<', $ENV{BL_MODULES_CONF} or die "modules conf: $!";
+    my @ours = grep { !m{/t/conf/test\.d/} || m{/test\.d/reminder\.conf} } <$in>;
+    close $in;
+    open my $out, '>', "$dir/httpd.conf" or die "second httpd conf: $!";
+    print $out join("\n",
+        qq{ServerRoot "$root"}, 'ServerName 127.0.0.1', "Listen 127.0.0.1:$port",
+        qq{PidFile "$dir/httpd.pid"}, qq{ErrorLog "$dir/error_log"},
+        qq{DefaultRuntimeDir "$dir"}, 'LogLevel notice',
+        "LoadModule mpm_event_module $mods/mod_mpm_event.so",
+        "LoadModule authn_core_module $mods/mod_authn_core.so",
+        "LoadModule authz_core_module $mods/mod_authz_core.so",
+        "LoadModule authz_user_module $mods/mod_authz_user.so",
+        "LoadModule authz_host_module $mods/mod_authz_host.so",
+        'StartServers 1', 'ServerLimit 1', 'ThreadsPerChild 4', 'MinSpareThreads 1',
+        'MaxSpareThreads 4', 'MaxRequestWorkers 4',
+        @defines, 'Define BL_TEST', ''), @ours;
+    close $out;
+    my $httpd = $ENV{APACHE_TEST_HTTPD} || '/usr/sbin/apache2';
+    system($httpd, '-f', "$dir/httpd.conf", '-k', 'start') == 0 or die "second httpd did not start";
+    my $ok = rm_wait(sub {
+        my ($res) = bl_request(GET => "http://127.0.0.1:$port/health", timeout => 2);
+        $res->code == 200;
+    }, 15);
+    return $ok ? { dir => $dir, port => $port } : undef;
+}
+
+sub rm_second_httpd_stop {
+    my ($h) = @_;
+    return unless $h;
+    open my $fh, '<', "$h->{dir}/httpd.pid" or return;
+    my $pid = <$fh>;
+    close $fh;
+    chomp $pid;
+    kill 'TERM', $pid if $pid;
+    rm_wait(sub { !kill 0, $pid }, 10);
+}
+
 1;

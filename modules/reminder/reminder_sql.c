@@ -354,7 +354,7 @@ bl_schedule *reminder_stored_schedule(request_rec *r, const char *rules, const c
     const char *field = NULL, *err = NULL;
     bl_schedule *sc;
 
-    sc = bl_schedule_parse(r->pool, rules, tz, (time_t)apr_atoi64(starts),
+    sc = bl_schedule_load(r->pool, rules, tz, (time_t)apr_atoi64(starts),
                            ends && *ends ? (time_t)apr_atoi64(ends) : 0, &field, &err);
     if (!sc)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,

@@ -23,8 +23,9 @@
 #define DAY 86400
 
 struct bl_schedule {
-    struct icalrecurrencetype rules[BL_SCHEDULE_MAX_RULES];
-    int nrules;
+    /* ~2.8 KB each: sized to the rules there are */
+    struct icalrecurrencetype *rules;
+    int nrules, capacity;
     int has_count;
     icaltimezone *zone;
     const char *tzid;
@@ -160,13 +161,63 @@ static const char *fail(const char **field, const char **err, const char *f,
     return NULL;
 }
 
+#define HAS(list) ((list)[0] != ICAL_RECURRENCE_ARRAY_MAX)
+
+/* 1 when some month of by_month (all when none) has day d (negative: the
+ * d-th from its end). */
+static int month_day_possible(const struct icalrecurrencetype *rule, int d)
+{
+    static const int longest[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int i;
+
+    if (d < 0)
+        d = -d;
+    if (!HAS(rule->by_month))
+        return d <= 31;
+    for (i = 0; i < ICAL_BY_MONTH_SIZE && rule->by_month[i] != ICAL_RECURRENCE_ARRAY_MAX; i++) {
+        int m = icalrecurrencetype_month_month(rule->by_month[i]);
+        if (m >= 1 && m <= 12 && d <= longest[m - 1])
+            return 1;
+    }
+    return 0;
+}
+
+/* libical looks for the next match by stepping at the rule's frequency, up
+ * to the year 2582: a rule whose filters rarely or never match at a fine
+ * frequency ("FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30") would hold a thread
+ * for minutes. Reminders need none of that, so such rules are refused:
+ * NULL when the rule is bounded, else why not. */
+static const char *bounded_rule(const struct icalrecurrencetype *rule)
+{
+    int i, possible = 0;
+
+    if (rule->freq == ICAL_SECONDLY_RECURRENCE)
+        return "schedule.rrule must not repeat more often than every minute";
+    if (rule->interval > 1000 || rule->count > 5000)
+        return "schedule.rrule: INTERVAL is at most 1000 and COUNT at most 5000";
+    if ((rule->freq == ICAL_MINUTELY_RECURRENCE || rule->freq == ICAL_HOURLY_RECURRENCE)
+        && (HAS(rule->by_month) || HAS(rule->by_month_day) || HAS(rule->by_year_day)
+            || HAS(rule->by_week_no) || HAS(rule->by_set_pos)))
+        return "schedule.rrule: an hourly or minutely rule may filter by BYDAY, BYHOUR and "
+               "BYMINUTE only";
+    if (rule->freq == ICAL_DAILY_RECURRENCE
+        && (HAS(rule->by_year_day) || HAS(rule->by_week_no) || HAS(rule->by_set_pos)))
+        return "schedule.rrule: a daily rule may not use BYYEARDAY, BYWEEKNO or BYSETPOS";
+    if (!HAS(rule->by_month_day))
+        return NULL;
+    for (i = 0; i < ICAL_BY_MONTHDAY_SIZE
+                && rule->by_month_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++)
+        possible |= month_day_possible(rule, rule->by_month_day[i]);
+    return possible ? NULL : "schedule.rrule never fires (no such day in those months)";
+}
+
 /* One rule (without "RRULE:") into sc; its canonical text, or NULL. */
 static const char *parse_rule(apr_pool_t *p, bl_schedule *sc, const char *text,
                               const char **field, const char **err)
 {
     struct icalrecurrencetype rule;
     char *canonical;
-    const char *copy;
+    const char *copy, *message;
 
     if (!strncasecmp(text, "RRULE:", 6))
         text += 6;
@@ -179,10 +230,9 @@ static const char *parse_rule(apr_pool_t *p, bl_schedule *sc, const char *text,
         icalerror_clear_errno();
         return fail(field, err, "schedule.rrule", "schedule.rrule is not a valid RFC 5545 rule");
     }
-    if (rule.freq == ICAL_SECONDLY_RECURRENCE)
-        return fail(field, err, "schedule.rrule",
-                    "schedule.rrule must not repeat more often than every minute");
-    if (sc->nrules >= BL_SCHEDULE_MAX_RULES)
+    if ((message = bounded_rule(&rule)) != NULL)
+        return fail(field, err, "schedule.rrule", message);
+    if (sc->nrules >= sc->capacity)
         return fail(field, err, "schedule.rrule", "schedule.rrule has too many rules");
     canonical = icalrecurrencetype_as_string_r(&rule);
     if (!canonical)
@@ -199,11 +249,16 @@ static const char *parse_locked(apr_pool_t *p, bl_schedule *sc, const char *rule
                                 const char **field, const char **err)
 {
     char *list = apr_pstrdup(p, rules), *last = NULL, *one;
-    const char *canonical = NULL;
+    const char *canonical = NULL, *c;
+    int lines = 1;
+
+    for (c = rules; *c; c++)
+        lines += *c == '\n';
+    sc->capacity = lines < BL_SCHEDULE_MAX_RULES ? lines : BL_SCHEDULE_MAX_RULES;
+    sc->rules = apr_palloc(p, sizeof(*sc->rules) * (apr_size_t)sc->capacity);
 
     for (one = apr_strtok(list, "\n", &last); one; one = apr_strtok(NULL, "\n", &last)) {
-        const char *c = parse_rule(p, sc, one, field, err);
-        if (!c)
+        if (!(c = parse_rule(p, sc, one, field, err)))
             return NULL;
         canonical = canonical ? apr_pstrcat(p, canonical, "\n", c, NULL) : c;
     }
@@ -212,9 +267,36 @@ static const char *parse_locked(apr_pool_t *p, bl_schedule *sc, const char *rule
     return canonical;
 }
 
-bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzid,
-                               time_t starts, time_t ends, const char **field,
-                               const char **err)
+/* "UTC" or Area/Location[/Sub], as the database's is_valid_timezone()
+ * wants it: libical also knows legacy names ("EST5EDT") that it refuses. */
+static int iana_shaped(const char *tz)
+{
+    size_t n, i;
+    int slashes = 0;
+
+    if (!tz || (n = strlen(tz)) == 0 || n > 64)
+        return 0;
+    if (!strcmp(tz, "UTC"))
+        return 1;
+    if (tz[0] < 'A' || tz[0] > 'Z')
+        return 0;
+    for (i = 1; i < n; i++) {
+        char c = tz[i];
+        if (c == '/') {
+            if (tz[i - 1] == '/' || i + 1 == n)
+                return 0;
+            slashes++;
+        }
+        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                   || c == '_' || c == '+' || c == '-'))
+            return 0;
+    }
+    return slashes >= 1 && slashes <= 2;
+}
+
+static bl_schedule *parse_schedule(apr_pool_t *p, const char *rules, const char *tzid,
+                                   time_t starts, time_t ends, int check_fires,
+                                   const char **field, const char **err)
 {
     bl_schedule *sc = apr_pcalloc(p, sizeof(*sc));
     const char *canonical;
@@ -222,7 +304,7 @@ bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzi
     if (!rules || strlen(rules) > 1000)
         return fail(field, err, "schedule.rrule", "schedule.rrule must be 1 to 1000 characters"),
                NULL;
-    if (!tzid || !*tzid || strlen(tzid) > 64)
+    if (!iana_shaped(tzid))
         return fail(field, err, "schedule.timezone", "schedule.timezone is not a known IANA zone"),
                NULL;
     if (ends && ends <= starts)
@@ -238,7 +320,7 @@ bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzi
     canonical = sc->zone ? parse_locked(p, sc, rules, field, err) : NULL;
     if (!sc->zone)
         fail(field, err, "schedule.timezone", "schedule.timezone is not a known IANA zone");
-    else if (canonical && !next_locked(sc, starts - 1)) {
+    else if (canonical && check_fires && !next_locked(sc, starts - 1)) {
         canonical = NULL;
         fail(field, err, "schedule.rrule", "schedule.rrule never fires between starts_at and "
                                            "ends_at");
@@ -248,6 +330,20 @@ bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzi
         return NULL;
     sc->canonical = canonical;
     return sc;
+}
+
+bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzid,
+                               time_t starts, time_t ends, const char **field,
+                               const char **err)
+{
+    return parse_schedule(p, rules, tzid, starts, ends, 1, field, err);
+}
+
+bl_schedule *bl_schedule_load(apr_pool_t *p, const char *rules, const char *tzid,
+                              time_t starts, time_t ends, const char **field,
+                              const char **err)
+{
+    return parse_schedule(p, rules, tzid, starts, ends, 0, field, err);
 }
 
 const char *bl_schedule_rules(const bl_schedule *sc)

@@ -27,6 +27,12 @@ bl_schedule *bl_schedule_parse(apr_pool_t *p, const char *rules, const char *tzi
                                time_t starts, time_t ends, const char **field,
                                const char **err);
 
+/* The same for a schedule parse accepted before (stored): without the
+ * never-fires check, which costs a second expansion. */
+bl_schedule *bl_schedule_load(apr_pool_t *p, const char *rules, const char *tzid,
+                              time_t starts, time_t ends, const char **field,
+                              const char **err);
+
 /* The rules in canonical form ("FREQ=DAILY;BYHOUR=8;...", "\n"-separated),
  * as stored. */
 const char *bl_schedule_rules(const bl_schedule *sc);

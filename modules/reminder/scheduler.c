@@ -149,9 +149,11 @@ static const char *column(pass_ctx *c, apr_dbd_row_t *row, int col)
 {
     char *v = NULL;
 
-    if (apr_dbd_datum_get(c->db->driver, row, col, APR_DBD_TYPE_STRING, &v) != APR_SUCCESS)
+    if (apr_dbd_datum_get(c->db->driver, row, col, APR_DBD_TYPE_STRING, &v) != APR_SUCCESS
+        || !v)
         return NULL;
-    return v;
+    /* a copy: the driver's buffer does not outlive the next row */
+    return apr_pstrdup(c->p, v);
 }
 
 /* Runs a prepared SELECT (fetched whole); NULL after logging. */
@@ -182,7 +184,24 @@ static const char *array_literal(apr_pool_t *p, apr_array_header_t *items)
 #define PUSH(arr, v) (*(const char **)apr_array_push(arr) = (v))
 
 /* One batch: claim, expand, apply. Returns the reminders claimed, or -1. */
+static int fire_batch_in(pass_ctx *c);
+
+/* Each batch in a pool of its own: a pass may claim 100,000 reminders. */
 static int fire_batch(pass_ctx *c)
+{
+    apr_pool_t *pass_pool = c->p, *batch_pool;
+    int n;
+
+    if (apr_pool_create(&batch_pool, pass_pool) != APR_SUCCESS)
+        return -1;
+    c->p = batch_pool;
+    n = fire_batch_in(c);
+    c->p = pass_pool;
+    apr_pool_destroy(batch_pool);
+    return n;
+}
+
+static int fire_batch_in(pass_ctx *c)
 {
     apr_array_header_t *occ_id = apr_array_make(c->p, 64, sizeof(char *));
     apr_array_header_t *occ_at = apr_array_make(c->p, 64, sizeof(char *));
@@ -208,7 +227,7 @@ static int fire_batch(pass_ctx *c)
     while (apr_dbd_get_row(c->db->driver, c->p, res, &row, -1) == 0) {
         const char *id = column(c, row, 0), *ends = column(c, row, 4);
         const char *field = NULL, *err = NULL;
-        bl_schedule *sc = bl_schedule_parse(c->p, column(c, row, 1), column(c, row, 2),
+        bl_schedule *sc = bl_schedule_load(c->p, column(c, row, 1), column(c, row, 2),
                                             (time_t)apr_atoi64(column(c, row, 3)),
                                             ends ? (time_t)apr_atoi64(ends) : 0, &field, &err);
         time_t at = (time_t)apr_atoi64(column(c, row, 5)), last = at;
@@ -293,7 +312,14 @@ void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool)
             break;
     }
     for (i = 0; i < MAX_BATCHES; i++) {
-        if ((n = nag_batch(&c)) < c.conf->batch_size)
+        apr_pool_t *batch_pool;
+        if (apr_pool_create(&batch_pool, pool) != APR_SUCCESS)
+            break;
+        c.p = batch_pool;
+        n = nag_batch(&c);
+        c.p = pool;
+        apr_pool_destroy(batch_pool);
+        if (n < c.conf->batch_size)
             break;
     }
     bl_db_close(s, c.db);

@@ -44,8 +44,8 @@ ALTER TABLE reminder_logs
     ADD CONSTRAINT reminder_logs_nag_count CHECK (nag_count BETWEEN 0 AND 100);
 -- The nag task's queue (claimed FOR UPDATE SKIP LOCKED).
 CREATE INDEX reminder_logs_nag_idx ON reminder_logs (next_nag_at) WHERE next_nag_at IS NOT NULL;
--- History and adherence by occurrence time.
-CREATE INDEX reminder_logs_scheduled_idx ON reminder_logs (reminder_id, scheduled_for DESC);
+-- History and adherence by occurrence time use the unique
+-- (reminder_id, scheduled_for) index of 0001.
 
 -- A patient's caregivers: invited by email (the account may not exist
 -- yet), accepted by the user with that email.

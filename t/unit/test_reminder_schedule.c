@@ -119,6 +119,8 @@ START_TEST(refusals_name_the_field)
     ck_assert_ptr_null(bl_schedule_parse(pool, "FREQ=DAILY", "Mars/Olympus_Mons", s, 0, &field,
                                          &err));
     ck_assert_str_eq(field, "schedule.timezone");
+    ck_assert_ptr_null(bl_schedule_parse(pool, "FREQ=DAILY", "EST5EDT", s, 0, &field, &err));
+    ck_assert_str_eq(field, "schedule.timezone");
     ck_assert_ptr_null(bl_schedule_parse(pool, "FREQ=DAILY", "UTC", s, s - 60, &field, &err));
     ck_assert_str_eq(field, "schedule.ends_at");
     ck_assert_ptr_null(bl_schedule_parse(pool, "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "UTC", s,
@@ -129,6 +131,30 @@ START_TEST(refusals_name_the_field)
                                          s + 3600, &field, &err));
     ck_assert_str_eq(field, "schedule.rrule");
     ck_assert_ptr_null(bl_schedule_parse(pool, "FREQ=SECONDLY", "UTC", s, 0, &field, &err));
+}
+END_TEST
+
+/* Rules libical would scan for centuries at a fine frequency are refused
+ * at once instead of holding a thread. */
+START_TEST(costly_rules_refused)
+{
+    static const char *const rules[] = {
+        "FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=MINUTELY;BYYEARDAY=366",
+        "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=-30",
+        "FREQ=DAILY;BYWEEKNO=53", "FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=4,6",
+        "FREQ=DAILY;INTERVAL=5000", "FREQ=DAILY;COUNT=100000", NULL};
+    const char *field = NULL, *err = NULL;
+    time_t s = utc("2026-12-01T00:00:00Z");
+    int i;
+
+    for (i = 0; rules[i]; i++) {
+        ck_assert_msg(bl_schedule_parse(pool, rules[i], "UTC", s, 0, &field, &err) == NULL,
+                      "%s accepted", rules[i]);
+        ck_assert_str_eq(field, "schedule.rrule");
+    }
+    /* rare but real: 29 February on a Monday */
+    ck_assert_ptr_nonnull(bl_schedule_parse(pool, "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO",
+                                            "UTC", s, 0, &field, &err));
 }
 END_TEST
 
@@ -174,6 +200,7 @@ static Suite *unit_suite(void)
     tcase_add_test(tc, ambiguous_fires_once);
     tcase_add_test(tc, simple_form);
     tcase_add_test(tc, refusals_name_the_field);
+    tcase_add_test(tc, costly_rules_refused);
     tcase_add_test(tc, count_and_long_past_start);
     tcase_add_test(tc, vtimezone_named_by_iana);
     suite_add_tcase(s, tc);
