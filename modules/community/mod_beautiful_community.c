@@ -7,6 +7,7 @@
  * the dispatcher. Each part (a feature file) brings its own routes and
  * statements; adding one is a line in community_parts below. */
 #include "community_private.h"
+#include "chat_video.h"
 #include "router.h"
 
 #include <http_core.h>
@@ -23,6 +24,8 @@
 #define DEFAULT_HIDE_AFTER_REPORTS 3
 
 static const community_part *const community_parts[] = {
+    &chat_conversations_part, &chat_messages_part, &chat_events_part, &video_sessions_part,
+    &video_tasks_part,
     &community_common_part,
     &communities_part,
     &communities_membership_part,
@@ -79,6 +82,7 @@ static const command_rec community_cmds[] = {
     AP_INIT_TAKE1("BeautifulCommunityHideAfterReports", cmd_hide_after, NULL, RSRC_CONF,
                   "Distinct open reports after which a post or comment is hidden from "
                   "members until a moderator decides (default 3)"),
+    CHAT_VIDEO_DIRECTIVES,
     {NULL}
 };
 
@@ -169,6 +173,7 @@ static void community_register_hooks(apr_pool_t *p)
 
     ap_hook_post_config(community_post_config, NULL, succ_dbd, APR_HOOK_MIDDLE);
     ap_hook_handler(community_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    chat_video_register_hooks(p);
     /* mod_beautiful_auth runs it inside an account deletion. */
     apr_optional_hook_add("bl_account_deleted", (void (*)(void))community_account_deleted,
                           NULL, NULL, APR_HOOK_MIDDLE);

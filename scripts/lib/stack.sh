@@ -346,6 +346,18 @@ bl_dev_httpd() {
         BL_HTTPD_DEFINES+=(-D BL_FCM)
         export BL_FCM_URL BL_FCM_CREDENTIALS
     fi
+    # Video sessions (community): Google Calendar + Meet when a service
+    # account is given, and the template of fallback links.
+    if [ -n "${BL_GOOGLE_CREDENTIALS:-}" ]; then
+        BL_HTTPD_DEFINES+=(-D BL_GOOGLE)
+        BL_GOOGLE_CALENDAR_URL=${BL_GOOGLE_CALENDAR_URL:-https://www.googleapis.com}
+        BL_GOOGLE_CALENDAR_ID=${BL_GOOGLE_CALENDAR_ID:-primary}
+        export BL_GOOGLE_CALENDAR_URL BL_GOOGLE_CREDENTIALS BL_GOOGLE_CALENDAR_ID
+    fi
+    if [ -n "${BL_VIDEO_LINK_TEMPLATE:-}" ]; then
+        BL_HTTPD_DEFINES+=(-D BL_VIDEO_TEMPLATE)
+        export BL_VIDEO_LINK_TEMPLATE
+    fi
     # Payments and the AI provider (DESIGN.md section 9): each BL_RAZORPAY_*
     # and BL_AI_* that is set becomes a Define of that name whose value the
     # module's conf reads from the environment (so no secret shows in the
