@@ -532,7 +532,9 @@ static void write_series(request_rec *r)
         uint64_t v = __atomic_load_n(&ready[i]->count, __ATOMIC_RELAXED);
 
         if (!prev || len != prev_len || strncmp(text, prev, len) != 0)
-            ap_rprintf(r, "# TYPE %.*s %s\n", (int)len, text, gauge ? "gauge" : "counter");
+            ap_rprintf(r, "# HELP %.*s A series of a domain module (docs/operations.md).\n"
+                       "# TYPE %.*s %s\n", (int)len, text, (int)len, text,
+                       gauge ? "gauge" : "counter");
         prev = text;
         prev_len = len;
         if (gauge)
