@@ -9,6 +9,7 @@
 
 #include <http_core.h>
 #include <http_log.h>
+#include <apr_atomic.h>
 #include <apr_strings.h>
 #include <mod_watchdog.h>
 
@@ -20,6 +21,16 @@ typedef struct {
     void *data;
 } bl_task;
 
+/* Passes running in this child, and whether the child is going away. A
+ * pass holds a pooled database connection; mod_dbd's pool is destroyed
+ * before mod_watchdog joins its threads (it is set up later), and a
+ * connection still out then aborts the child (apr_reslist asserts). So
+ * the child's pre-cleanup stops new passes and waits for running ones. */
+static apr_uint32_t passes_running;
+static volatile apr_uint32_t child_stopping;
+
+#define BL_TASKS_STOP_WAIT apr_time_from_sec(10)
+
 static apr_status_t task_callback(int state, void *data, apr_pool_t *pool)
 {
     bl_task *t = data;
@@ -27,10 +38,31 @@ static apr_status_t task_callback(int state, void *data, apr_pool_t *pool)
     /* STARTING comes as the child takes the singleton, when mod_dbd may
      * still be setting the child up (its child_init runs after the
      * watchdog's); STOPPING as it exits. Only RUNNING does work. */
-    if (state == AP_WATCHDOG_STATE_RUNNING)
-        t->fn(t->s, t->data, pool);
+    if (state == AP_WATCHDOG_STATE_RUNNING) {
+        apr_atomic_inc32(&passes_running);
+        if (!apr_atomic_read32(&child_stopping))
+            t->fn(t->s, t->data, pool);
+        apr_atomic_dec32(&passes_running);
+    }
     /* Anything but APR_SUCCESS would stop the callback for good. */
     return APR_SUCCESS;
+}
+
+static apr_status_t wait_for_passes(void *data)
+{
+    apr_time_t until = apr_time_now() + BL_TASKS_STOP_WAIT;
+
+    apr_atomic_set32(&child_stopping, 1);
+    while (apr_atomic_read32(&passes_running) > 0 && apr_time_now() < until)
+        apr_sleep(apr_time_from_msec(10));
+    return APR_SUCCESS;
+}
+
+void bl_tasks_child_init(apr_pool_t *pchild)
+{
+    apr_atomic_set32(&child_stopping, 0);
+    /* Before the child pool's subpools (mod_dbd's among them) go. */
+    apr_pool_pre_cleanup_register(pchild, NULL, wait_for_passes);
 }
 
 int bl_task_register(apr_pool_t *pconf, server_rec *s, const char *name,
