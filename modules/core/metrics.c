@@ -531,6 +531,7 @@ static void write_series(request_rec *r)
         int gauge = ready[i]->head.key.method[0] == 'g';
         uint64_t v = __atomic_load_n(&ready[i]->count, __ATOMIC_RELAXED);
 
+        /* promtool wants a HELP line for every name. */
         if (!prev || len != prev_len || strncmp(text, prev, len) != 0)
             ap_rprintf(r, "# HELP %.*s A series of a domain module (docs/operations.md).\n"
                        "# TYPE %.*s %s\n", (int)len, text, (int)len, text,
