@@ -10,6 +10,7 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <apr_strings.h>
+#include <apr_atomic.h>
 #include <mod_watchdog.h>
 
 APLOG_USE_MODULE(beautiful_core);
@@ -20,6 +21,31 @@ typedef struct {
     void *data;
 } bl_task;
 
+/* A child that exits destroys mod_dbd's connection pool before it joins
+ * the watchdog threads (mod_watchdog's child_init, and so its cleanup, comes
+ * first): a task still holding a connection then aborts the child in
+ * apr_reslist's cleanup. A pre-cleanup of the child pool (run before every
+ * cleanup) stops new runs and waits for the running ones to give their
+ * connections back. */
+static volatile apr_uint32_t tasks_running;
+static volatile apr_uint32_t tasks_stopping;
+
+static apr_status_t wait_for_tasks(void *unused)
+{
+    int i;
+
+    apr_atomic_set32(&tasks_stopping, 1);
+    for (i = 0; i < 500 && apr_atomic_read32(&tasks_running) > 0; i++)
+        apr_sleep(apr_time_from_msec(10));
+    return APR_SUCCESS;
+}
+
+void bl_tasks_child_init(apr_pool_t *pchild)
+{
+    apr_atomic_set32(&tasks_stopping, 0);
+    apr_pool_pre_cleanup_register(pchild, NULL, wait_for_tasks);
+}
+
 static apr_status_t task_callback(int state, void *data, apr_pool_t *pool)
 {
     bl_task *t = data;
@@ -27,8 +53,12 @@ static apr_status_t task_callback(int state, void *data, apr_pool_t *pool)
     /* STARTING comes as the child takes the singleton, when mod_dbd may
      * still be setting the child up (its child_init runs after the
      * watchdog's); STOPPING as it exits. Only RUNNING does work. */
-    if (state == AP_WATCHDOG_STATE_RUNNING)
-        t->fn(t->s, t->data, pool);
+    if (state == AP_WATCHDOG_STATE_RUNNING) {
+        apr_atomic_inc32(&tasks_running);
+        if (!apr_atomic_read32(&tasks_stopping))
+            t->fn(t->s, t->data, pool);
+        apr_atomic_dec32(&tasks_running);
+    }
     /* Anything but APR_SUCCESS would stop the callback for good. */
     return APR_SUCCESS;
 }
