@@ -87,6 +87,10 @@ int bl_partitions_post_config(apr_pool_t *pconf, server_rec *s);
 /* audit_seal.c: the background task sealing new audit_logs rows. */
 int bl_audit_seal_post_config(apr_pool_t *pconf, server_rec *s);
 
+/* tasks.c — from core's child_init: running tasks finish before the
+ * child's pools (mod_dbd's connections) go. */
+void bl_tasks_child_init(apr_pool_t *pchild);
+
 /* headers.c — 1 for a CORS preflight (OPTIONS with
  * Access-Control-Request-Method). */
 int bl_is_preflight(const request_rec *r);

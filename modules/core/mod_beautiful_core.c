@@ -46,6 +46,7 @@ static int core_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 static void core_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    bl_tasks_child_init(pchild);
     bl_redis_child_init(pchild, s);
     bl_token_cache_child_init(pchild, s);
     bl_request_id_child_init(pchild);
