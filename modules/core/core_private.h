@@ -67,9 +67,6 @@ const char *bl_timestamp_now(apr_pool_t *p);
 apr_status_t bl_metrics_post_config(apr_pool_t *pconf, server_rec *s);
 void bl_metrics_child_init(apr_pool_t *pchild, server_rec *s);
 
-/* tasks.c — a child going away lets its running background passes end
- * (and give their database connections back) before its pools go. */
-void bl_tasks_child_init(apr_pool_t *pchild);
 int bl_metrics_log_transaction(request_rec *r);   /* log_transaction hook */
 int bl_metrics_handler(request_rec *r);           /* handler "beautiful-metrics" */
 void bl_metrics_count_db_error(void);

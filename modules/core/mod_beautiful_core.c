@@ -52,7 +52,6 @@ static void core_child_init(apr_pool_t *pchild, server_rec *s)
     bl_request_id_child_init(pchild);
     bl_stream_child_init(pchild, s);
     bl_metrics_child_init(pchild, s);
-    bl_tasks_child_init(pchild);
 }
 
 static void core_optional_fn_retrieve(void)
