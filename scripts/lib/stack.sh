@@ -383,7 +383,9 @@ bl_write_modules_conf() {
     for so in "$sodir/mod_beautiful_core.so" $(ls "$sodir"/mod_beautiful_*.so 2>/dev/null | grep -v '/mod_beautiful_core\.so$' | sort); do
         [ -f "$so" ] || continue
         name=$(basename "$so" .so); name=${name#mod_beautiful_}
-        if ! nm -D --defined-only "$so" 2>/dev/null | grep -q " beautiful_${name}_module$"; then
+        # grep reads all of nm's output: with -q it could stop early, nm would
+        # die of SIGPIPE and pipefail would count a loaded module as missing.
+        if ! nm -D --defined-only "$so" 2>/dev/null | grep " beautiful_${name}_module$" >/dev/null; then
             bl_log "warning: $so has no beautiful_${name}_module symbol: not loaded"
             continue
         fi
