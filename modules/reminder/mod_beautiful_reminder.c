@@ -225,6 +225,12 @@ static int reminder_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
                             NULL);
 }
 
+/* After core's child_init, which attaches the metrics' shared memory. */
+static void reminder_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    reminder_metrics_init();
+}
+
 static void reminder_register_hooks(apr_pool_t *p)
 {
     static const char *const succ_dbd_wd[] = {"mod_dbd.c", "mod_watchdog.c", NULL};
@@ -232,6 +238,7 @@ static void reminder_register_hooks(apr_pool_t *p)
     static const char *const succ_log[] = {"mod_log_config.c", NULL};
 
     ap_hook_post_config(reminder_post_config, NULL, succ_dbd_wd, APR_HOOK_MIDDLE);
+    ap_hook_child_init(reminder_child_init, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(reminder_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(reminder_redact_log, pred_log, succ_log, APR_HOOK_REALLY_FIRST);
 }

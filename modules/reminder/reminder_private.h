@@ -61,6 +61,9 @@ const char *reminder_epoch_text(apr_pool_t *p, time_t t);
 
 extern const bl_statement reminder_scheduler_statements[];
 
+/* The scheduler's series on /metrics, served from the start. */
+void reminder_metrics_init(void);
+
 /* One pass: fire due occurrences, then nag / mark missed. */
 void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool);
 

@@ -20,6 +20,7 @@
 
 #include <http_log.h>
 #include <apr_strings.h>
+#include <string.h>
 
 APLOG_USE_MODULE(beautiful_reminder);
 
@@ -113,7 +114,17 @@ APLOG_USE_MODULE(beautiful_reminder);
     " SELECT (SELECT count(*) FROM upd)::text, (SELECT count(*) FROM mine)::text," \
     "  (SELECT count(*) FROM circle)::text"
 
+/* How long the oldest due reminder has waited (0: none due). */
+#define SQL_LAG \
+    "SELECT COALESCE(extract(epoch FROM %s::timestamptz - min(next_fire_at)), 0)::bigint::text" \
+    " FROM reminders WHERE is_active AND next_fire_at <= %s::timestamptz"
+
+#define SERIES_FIRED "beautiful_reminders_fired_total{outcome=\"fired\"}"
+#define SERIES_MISSED "beautiful_reminders_fired_total{outcome=\"missed\"}"
+#define SERIES_LAG "beautiful_reminder_lag_seconds"
+
 const bl_statement reminder_scheduler_statements[] = {
+    {"reminder_lag", SQL_LAG},
     {"reminder_claim", SQL_CLAIM},
     {"reminder_fire", SQL_FIRE},
     {"reminder_nag", SQL_NAG},
@@ -127,6 +138,7 @@ typedef struct {
     const reminder_conf *conf;
     time_t now;
     const char *now_text;
+    apr_uint64_t fired, missed;    /* occurrences of the batch being applied */
 } pass_ctx;
 
 static int plain(pass_ctx *c, const char *sql)
@@ -265,14 +277,43 @@ static int fire_batch_in(pass_ctx *c)
         plain(c, "ROLLBACK");
         return -1;
     }
+    c->fired = c->missed = 0;
+    for (rv = 0; rv < occ_st->nelts; rv++) {
+        if (!strcmp(APR_ARRAY_IDX(occ_st, rv, const char *), "missed"))
+            c->missed++;
+        else
+            c->fired++;
+    }
     rv = apr_dbd_pselect(c->db->driver, c->p, c->db->handle, &res, st, 1, 8, args);
-    if (rv != 0 || plain(c, "COMMIT") != 0) {
+    if (rv == 0 && plain(c, "COMMIT") == 0) {
+        bl_metrics_count(SERIES_FIRED, c->fired);
+        bl_metrics_count(SERIES_MISSED, c->missed);
+    }
+    else {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s, "reminder batch not fired: %s",
                      apr_dbd_error(c->db->driver, c->db->handle, rv));
         plain(c, "ROLLBACK");
         return -1;
     }
     return claimed;
+}
+
+/* The lag gauge: how long the oldest reminder still due has waited. */
+static void set_lag(pass_ctx *c)
+{
+    const char *args[2] = {c->now_text, c->now_text};
+    apr_dbd_results_t *res = select_all(c, "reminder_lag", 2, args);
+    apr_dbd_row_t *row = NULL;
+
+    if (res && apr_dbd_get_row(c->db->driver, c->p, res, &row, 1) == 0)
+        bl_metrics_gauge(SERIES_LAG, apr_atoi64(column(c, row, 0)));
+}
+
+void reminder_metrics_init(void)
+{
+    bl_metrics_count(SERIES_FIRED, 0);
+    bl_metrics_count(SERIES_MISSED, 0);
+    bl_metrics_gauge(SERIES_LAG, 0);
 }
 
 /* One batch of nags and misses. Returns the occurrences handled, or -1. */
@@ -322,5 +363,6 @@ void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool)
         if (n < c.conf->batch_size)
             break;
     }
+    set_lag(&c);
     bl_db_close(s, c.db);
 }
