@@ -236,9 +236,11 @@ static void set_method(CURL *c, const bl_http_request *req)
 {
     const char *method = req->method ? req->method : (req->body ? "POST" : "GET");
 
-    if (req->body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    if (req->body || strcmp(method, "POST") == 0) {
+        /* A POST without a body is still a POST (curl would send a GET). */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(req->body ? req->body_len : 0));
     }
     if (strcmp(method, "GET") == 0 && !req->body)
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);

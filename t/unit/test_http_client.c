@@ -179,6 +179,21 @@ START_TEST(no_retry_on_4xx)
 }
 END_TEST
 
+START_TEST(post_without_body)
+{
+    bl_http_request req = {0};
+    bl_http_response resp;
+
+    server_start("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", NULL);
+    req.method = "POST";
+    req.url = server_url("/v1/subscriptions/sub_1/cancel");
+    ck_assert_int_eq(bl_http_perform(pool, &req, &resp), BL_HTTP_OK);
+    server_stop();
+    ck_assert_ptr_nonnull(strstr(server.seen[0], "POST /v1/subscriptions/sub_1/cancel HTTP/1.1"));
+    ck_assert_ptr_nonnull(strstr(server.seen[0], "Content-Length: 0\r\n"));
+}
+END_TEST
+
 START_TEST(gives_up_after_max_attempts)
 {
     bl_http_request req = {0};
@@ -388,6 +403,7 @@ static Suite *unit_suite(void)
     bl_http_global_init();
     tcase_add_test(tc, retries_5xx_then_succeeds);
     tcase_add_test(tc, no_retry_on_4xx);
+    tcase_add_test(tc, post_without_body);
     tcase_add_test(tc, gives_up_after_max_attempts);
     tcase_add_test(tc, transport_error_is_retried_and_reported);
     tcase_add_test(tc, deadline_stops_retries);
