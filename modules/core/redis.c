@@ -11,6 +11,7 @@
  * such a Redis cannot hold every worker. A connect refused at once costs
  * nothing and starts no back-off, so a restarted Redis serves the very
  * next request. */
+#include <errno.h>
 #include "core_hooks.h"
 #include "escape.h"
 
@@ -31,6 +32,9 @@ typedef struct {
     apr_interval_time_t timeout;
     server_rec *s;
 } redis_params;
+
+/* Tries of one command across stale pooled connections (see command). */
+#define BL_REDIS_STALE_TRIES 8
 
 static apr_reslist_t *redis_pool;   /* per child; NULL before child_init */
 /* apr_time_t before which no connect is tried; 0: none. Per child, read
@@ -124,7 +128,8 @@ static apr_status_t free_reply(void *reply)
 }
 
 /* One attempt on a pooled connection. *stale is set when the server had
- * closed it (a Redis restart since it was last used): worth one retry.
+ * closed it (a Redis restart since it was last used: EOF, or a reset on
+ * write): worth a retry on another connection.
  * Logs on s (r when given). */
 static redisReply *command_once(server_rec *s, request_rec *r, apr_pool_t *p, int argc,
                                 const char **argv, const size_t *argvlen, int *stale)
@@ -145,7 +150,9 @@ static redisReply *command_once(server_rec *s, request_rec *r, apr_pool_t *p, in
     if (!reply || c->err) {
         const char *cmd = bl_escape_log(p, argv[0], 16);
 
-        *stale = c->err == REDIS_ERR_EOF;
+        /* Read errno before logging can change it; a timeout is not stale. */
+        *stale = c->err == REDIS_ERR_EOF
+                 || (c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
         if (r)
             ap_log_rerror(APLOG_MARK, *stale ? APLOG_INFO : APLOG_ERR, 0, r,
                           "Redis command %s failed: %s", cmd, c->errstr);
@@ -165,14 +172,14 @@ static redisReply *command(server_rec *s, request_rec *r, apr_pool_t *p, int arg
                            const char **argv, const size_t *argvlen)
 {
     redisReply *reply = NULL;
-    int stale = 0;
+    int stale = 1, tries;
 
-    /* while backing off, fail without a word: the connect error was logged */
-    if (redis_pool && !redis_backing_off()) {
+    /* while backing off, fail without a word: the connect error was logged.
+     * After a Redis restart every idle connection of the pool is stale; each
+     * failed try drops one, so a few tries reach a fresh one. */
+    for (tries = 0; redis_pool && !redis_backing_off() && !reply && stale
+                    && tries < BL_REDIS_STALE_TRIES; tries++)
         reply = command_once(s, r, p, argc, argv, argvlen, &stale);
-        if (!reply && stale)
-            reply = command_once(s, r, p, argc, argv, argvlen, &stale);
-    }
     if (!reply) {
         bl_metrics_count_redis_error();
         return NULL;
