@@ -11,10 +11,10 @@
  * such a Redis cannot hold every worker. A connect refused at once costs
  * nothing and starts no back-off, so a restarted Redis serves the very
  * next request. */
-#include <errno.h>
 #include "core_hooks.h"
 #include "escape.h"
 
+#include <errno.h>
 #include <http_log.h>
 #include <ap_mpm.h>
 #include <apr_atomic.h>
