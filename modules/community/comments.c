@@ -384,11 +384,7 @@ static int comments_like(request_rec *r, apr_table_t *params)
 {
     const bl_user *user;
     comment_access ca;
-    const char *args[3], *want, *count = NULL;
-    apr_dbd_results_t *res;
-    apr_dbd_row_t *row;
     ap_dbd_t *db;
-    int liked;
 
     if (!(user = community_user(r)) || !(db = bl_db(r))
         || comment_lookup(r, db, apr_table_get(params, "id"), &ca) != 0)
@@ -398,23 +394,8 @@ static int comments_like(request_rec *r, apr_table_t *params)
     if (!ca.role)
         return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN, "join the community first",
                              NULL);
-    if (community_read_liked(r, &want) != 0)
-        return OK;
-    args[0] = ca.id;
-    args[1] = user->id;
-    args[2] = want;
-    if (!(res = bl_db_select(r, db, SQL_COMMENT_LIKE, 3, args)))
-        return OK;
-    if (!(row = community_first_row(r, db, res)))
-        return bl_send_unavailable(r, "database");
-    if (strcmp(bl_db_get(r, db, row, 0), "0") == 0)
-        return community_not_found(r, "comment");
-    liked = want ? strcmp(want, "true") == 0 : strcmp(bl_db_get(r, db, row, 2), "0") == 0;
-    if (bl_db_value(r, db, SQL_COMMENT_LIKES, 1, args, &count) != APR_SUCCESS)
-        return OK;
-    return bl_send_data(r, HTTP_OK, NULL,
-                        apr_psprintf(r->pool, "{\"liked\":%s,\"like_count\":%s}",
-                                     liked ? "true" : "false", count ? count : "0"), NULL);
+    return community_set_like(r, db, ca.id, user->id, "comment", SQL_COMMENT_LIKE,
+                              SQL_COMMENT_LIKES);
 }
 
 static const community_route routes[] = {

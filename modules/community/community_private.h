@@ -171,9 +171,13 @@ int community_notify_staff(request_rec *r, ap_dbd_t *db, const char *cid, int by
 int community_audit(request_rec *r, ap_dbd_t *db, const char *action, const char *type,
                     const char *id, const char *details_json);
 
-/* The wanted like state from an optional {"liked": bool} body: "true",
- * "false", or NULL (no body: toggle). Returns 0, or -1 after answering. */
-int community_read_liked(request_rec *r, const char **want);
+/* POST .../like for a post or a comment the caller may like: reads the
+ * optional {"liked": bool} body (none: toggle), runs like_sql (item, user,
+ * wanted state; first column 0 when the item is gone) and answers
+ * {liked, like_count} from count_sql. Returns what the handler returns. */
+int community_set_like(request_rec *r, ap_dbd_t *db, const char *item_id,
+                       const char *user_id, const char *what, const char *like_sql,
+                       const char *count_sql);
 
 /* bl_account_deleted hook: the user's memberships go (communities_membership.c). */
 int community_account_deleted(request_rec *r, ap_dbd_t *db, const char *user_id);

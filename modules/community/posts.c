@@ -520,7 +520,9 @@ static int posts_delete(request_rec *r, apr_table_t *params)
 
 /* The wanted state from an optional {"liked": bool} body: "true",
  * "false", or NULL (no body: toggle). Returns 0, or -1 after answering. */
-int community_read_liked(request_rec *r, const char **want)
+/* The wanted like state from an optional {"liked": bool} body: "true",
+ * "false", or NULL (no body: toggle). Returns 0, or -1 after answering. */
+static int read_liked(request_rec *r, const char **want)
 {
     static const char *const allowed[] = {"liked", NULL};
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
@@ -540,15 +542,42 @@ int community_read_liked(request_rec *r, const char **want)
     return 0;
 }
 
+int community_set_like(request_rec *r, ap_dbd_t *db, const char *item_id,
+                       const char *user_id, const char *what, const char *like_sql,
+                       const char *count_sql)
+{
+    const char *args[3], *want, *count = NULL;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    int liked;
+
+    if (read_liked(r, &want) != 0)
+        return OK;
+    args[0] = item_id;
+    args[1] = user_id;
+    args[2] = want;
+    if (!(res = bl_db_select(r, db, like_sql, 3, args)))
+        return OK;
+    if (!(row = community_first_row(r, db, res)))
+        return bl_send_unavailable(r, "database");
+    if (strcmp(bl_db_get(r, db, row, 0), "0") == 0)
+        return community_not_found(r, what);
+    if (want)
+        liked = strcmp(want, "true") == 0;
+    else    /* toggled: on unless this call took a like away */
+        liked = strcmp(bl_db_get(r, db, row, 2), "0") == 0;
+    if (bl_db_value(r, db, count_sql, 1, args, &count) != APR_SUCCESS)
+        return OK;
+    return bl_send_data(r, HTTP_OK, NULL,
+                        apr_psprintf(r->pool, "{\"liked\":%s,\"like_count\":%s}",
+                                     liked ? "true" : "false", count ? count : "0"), NULL);
+}
+
 static int posts_like(request_rec *r, apr_table_t *params)
 {
     const bl_user *user;
     post_access pa;
-    const char *args[3], *want, *count = NULL;
-    apr_dbd_results_t *res;
-    apr_dbd_row_t *row;
     ap_dbd_t *db;
-    int liked;
 
     if (!(user = community_user(r)) || !(db = bl_db(r))
         || community_post_lookup(r, db, apr_table_get(params, "id"), &pa) != 0)
@@ -556,26 +585,7 @@ static int posts_like(request_rec *r, apr_table_t *params)
     if (!pa.role)
         return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN, "join the community first",
                              NULL);
-    if (community_read_liked(r, &want) != 0)
-        return OK;
-    args[0] = pa.id;
-    args[1] = user->id;
-    args[2] = want;
-    if (!(res = bl_db_select(r, db, SQL_LIKE, 3, args)))
-        return OK;
-    if (!(row = community_first_row(r, db, res)))
-        return bl_send_unavailable(r, "database");
-    if (strcmp(bl_db_get(r, db, row, 0), "0") == 0)
-        return community_not_found(r, "post");
-    if (want)
-        liked = strcmp(want, "true") == 0;
-    else    /* toggled: on unless this call took a like away */
-        liked = strcmp(bl_db_get(r, db, row, 2), "0") == 0;
-    if (bl_db_value(r, db, SQL_LIKES, 1, args, &count) != APR_SUCCESS)
-        return OK;
-    return bl_send_data(r, HTTP_OK, NULL,
-                        apr_psprintf(r->pool, "{\"liked\":%s,\"like_count\":%s}",
-                                     liked ? "true" : "false", count ? count : "0"), NULL);
+    return community_set_like(r, db, pa.id, user->id, "post", SQL_LIKE, SQL_LIKES);
 }
 
 static const community_route routes[] = {
