@@ -116,13 +116,50 @@ static int take_supply(request_rec *r, ap_dbd_t *db, const char *id, const char 
     return 0;
 }
 
+/* An answer for an occurrence that has not fired yet: logged now with
+ * status, when occ is one of the reminder's times within window seconds
+ * ahead. Returns 0 with *json set (NULL: nothing logged), or -1 after
+ * answering (the transaction rolled back on a refusal). */
+static int answer_ahead(request_rec *r, ap_dbd_t *db, const char *id, const char *user,
+                        const char *occ, const char *now, const char *status,
+                        const char *note, apr_interval_time_t window, const char *refusal,
+                        const char **json)
+{
+    const char *args[8];
+    int ok = is_occurrence(r, db, id, occ, window);
+
+    if (ok < 0)
+        return -1;
+    if (!ok) {
+        bl_db_rollback(r, db);
+        return bl_send_validation_error(r, "occurrence", refusal), -1;
+    }
+    args[0] = occ;
+    args[1] = now;
+    args[2] = status;
+    args[3] = status;
+    args[4] = now;
+    args[5] = note;
+    args[6] = id;
+    args[7] = user;
+    return bl_db_value(r, db, "reminder_log_ahead", 8, args, json) == APR_SUCCESS ? 0 : -1;
+}
+
+/* 409 when neither the due nor a coming occurrence took the answer. */
+static int refuse_unanswered(request_rec *r, ap_dbd_t *db, const char *occ)
+{
+    bl_db_rollback(r, db);
+    return bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT,
+                         occ ? "this occurrence was already answered"
+                             : "no occurrence of this reminder is due", NULL);
+}
+
 int reminders_complete(request_rec *r, apr_table_t *params)
 {
     const bl_user *u = bl_current_user(r);
-    const char *id = apr_table_get(params, "id"), *occ, *notes, *args[8], *json = NULL;
+    const char *id = apr_table_get(params, "id"), *occ, *notes, *args[7], *json = NULL;
     const char *now;
     ap_dbd_t *db;
-    int ok;
 
     if (!(db = bl_db(r)) || reminder_check_access(r, db, id, 1) != 0
         || read_occurrence_body(r, "notes", &occ, &notes) != 0 || bl_db_begin(r, db) != 0)
@@ -137,32 +174,14 @@ int reminders_complete(request_rec *r, apr_table_t *params)
     args[6] = notes;
     if (bl_db_value(r, db, "reminder_complete", 7, args, &json) != APR_SUCCESS)
         return OK;
-    if (!json && occ) {
-        /* Not fired yet: taken ahead of its time, if it is one of its times. */
-        if ((ok = is_occurrence(r, db, id, occ, TAKE_AHEAD_SEC)) < 0)
-            return OK;
-        if (!ok) {
-            bl_db_rollback(r, db);
-            return bl_send_validation_error(r, "occurrence", "occurrence is not a time of this "
-                                            "reminder (or more than a day ahead)");
-        }
-        args[0] = occ;
-        args[1] = now;
-        args[2] = "taken";
-        args[3] = "taken";
-        args[4] = now;
-        args[5] = notes;
-        args[6] = id;
-        args[7] = u->id;
-        if (bl_db_value(r, db, "reminder_log_ahead", 8, args, &json) != APR_SUCCESS)
-            return OK;
-    }
-    if (!json) {
-        bl_db_rollback(r, db);
-        return bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT,
-                             occ ? "this occurrence was already answered"
-                                 : "no occurrence of this reminder is due", NULL);
-    }
+    /* Not fired yet: taken ahead of its time, if it is one of its times. */
+    if (!json && occ
+        && answer_ahead(r, db, id, u->id, occ, now, "taken", notes, TAKE_AHEAD_SEC,
+                        "occurrence is not a time of this reminder (or more than a day "
+                        "ahead)", &json) != 0)
+        return OK;
+    if (!json)
+        return refuse_unanswered(r, db, occ);
     if (take_supply(r, db, id, now) != 0 || bl_db_commit(r, db) != 0)
         return OK;
     return bl_send_data(r, HTTP_OK, "Dose recorded", json, NULL);
@@ -203,10 +222,9 @@ int reminders_snooze(request_rec *r, apr_table_t *params)
 int reminders_skip(request_rec *r, apr_table_t *params)
 {
     const bl_user *u = bl_current_user(r);
-    const char *id = apr_table_get(params, "id"), *occ, *reason, *args[8], *json = NULL;
+    const char *id = apr_table_get(params, "id"), *occ, *reason, *args[6], *json = NULL;
     const char *now;
     ap_dbd_t *db;
-    int ok;
 
     if (!(db = bl_db(r)) || reminder_check_access(r, db, id, 1) != 0
         || read_occurrence_body(r, "reason", &occ, &reason) != 0 || bl_db_begin(r, db) != 0)
@@ -220,32 +238,13 @@ int reminders_skip(request_rec *r, apr_table_t *params)
     args[5] = reason;
     if (bl_db_value(r, db, "reminder_skip", 6, args, &json) != APR_SUCCESS)
         return OK;
-    if (!json && occ) {
-        /* A coming occurrence: logged skipped now, so it will not fire. */
-        if ((ok = is_occurrence(r, db, id, occ, SKIP_AHEAD_SEC)) < 0)
-            return OK;
-        if (!ok) {
-            bl_db_rollback(r, db);
-            return bl_send_validation_error(r, "occurrence", "occurrence is not a time of this "
-                                            "reminder");
-        }
-        args[0] = occ;
-        args[1] = now;
-        args[2] = "skipped";
-        args[3] = "skipped";
-        args[4] = now;
-        args[5] = reason;
-        args[6] = id;
-        args[7] = u->id;
-        if (bl_db_value(r, db, "reminder_log_ahead", 8, args, &json) != APR_SUCCESS)
-            return OK;
-    }
-    if (!json) {
-        bl_db_rollback(r, db);
-        return bl_send_error(r, HTTP_CONFLICT, BL_ERR_CONFLICT,
-                             occ ? "this occurrence was already answered"
-                                 : "no occurrence of this reminder is due", NULL);
-    }
+    /* A coming occurrence: logged skipped now, so it will not fire. */
+    if (!json && occ
+        && answer_ahead(r, db, id, u->id, occ, now, "skipped", reason, SKIP_AHEAD_SEC,
+                        "occurrence is not a time of this reminder", &json) != 0)
+        return OK;
+    if (!json)
+        return refuse_unanswered(r, db, occ);
     if (bl_db_commit(r, db) != 0)
         return OK;
     return bl_send_data(r, HTTP_OK, "Occurrence skipped", json, NULL);
