@@ -132,19 +132,24 @@ int bl_traceparent_valid(const char *s)
         && all_hex(s + 53, 2, &flags_any) && trace_nonzero && span_nonzero;
 }
 
-const char *bl_traceparent_child(apr_pool_t *p, const char *parent)
+const char *bl_traceparent_from(apr_pool_t *p, const char *parent,
+                                unsigned char ids[BL_TRACE_RANDOM_BYTES])
 {
-    unsigned char ids[24];
     const char *trace, *span;
 
-    if (!bl_random_bytes(ids, sizeof ids))
-        return NULL;
     ids[0] |= 1;       /* never the all-zero trace or span id */
     ids[16] |= 1;
     trace = bl_traceparent_valid(parent) ? apr_pstrmemdup(p, parent + 3, 32)
                                          : bl_hex(p, ids, 16);
     span = bl_hex(p, ids + 16, 8);
     return apr_pstrcat(p, "00-", trace, "-", span, "-01", NULL);
+}
+
+const char *bl_traceparent_child(apr_pool_t *p, const char *parent)
+{
+    unsigned char ids[BL_TRACE_RANDOM_BYTES];
+
+    return bl_random_bytes(ids, sizeof ids) ? bl_traceparent_from(p, parent, ids) : NULL;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)

@@ -89,6 +89,12 @@ apr_interval_time_t bl_http_backoff(int n, apr_interval_time_t base,
  * failure. */
 const char *bl_traceparent_child(apr_pool_t *p, const char *parent);
 
+/* The same from random bytes the caller drew (a trace id and a span id):
+ * for callers that keep a block of random bytes at hand. */
+#define BL_TRACE_RANDOM_BYTES 24
+const char *bl_traceparent_from(apr_pool_t *p, const char *parent,
+                                unsigned char ids[BL_TRACE_RANDOM_BYTES]);
+
 /* True when s is a well-formed version-00 traceparent (non-zero ids). */
 int bl_traceparent_valid(const char *s);
 

@@ -95,6 +95,11 @@ void bl_token_cache_put(request_rec *r, const void *scope, const char *token,
  * block of random bytes. */
 void bl_request_id_child_init(apr_pool_t *pchild);
 const char *bl_request_id_new(apr_pool_t *p);
+/* n (at most BL_CHILD_RANDOM_MAX) random bytes from the child's block,
+ * drawn from OpenSSL 4 KiB at a time; 1 on success. Request ids and trace
+ * ids take theirs here instead of a RAND_bytes call per request. */
+#define BL_CHILD_RANDOM_MAX 32
+int bl_child_random(unsigned char *b, apr_size_t n);
 
 /* storage_map.c — a request for a beautiful-* handler skips httpd's
  * <Directory> and <Files> walk (it maps to no file), as mod_proxy does. */

@@ -1,4 +1,4 @@
-/* request_id.c — random version 4 UUIDs for request ids, cheaply.
+/* request_id.c — random bytes for request ids (version 4 UUIDs) and trace ids, cheaply.
  *
  * One RAND_bytes call costs about as much as the rest of a /health
  * request (its fixed overhead, not the bytes), so each child draws random
@@ -25,20 +25,21 @@ void bl_request_id_child_init(apr_pool_t *pchild)
     block_used = BL_ID_BLOCK;
 }
 
-/* 16 fresh random bytes into b; 0 when none could be drawn. */
-static int take_random(unsigned char *b)
+int bl_child_random(unsigned char *b, apr_size_t n)
 {
     int ok = 1;
 
+    if (!block || n > BL_CHILD_RANDOM_MAX)
+        return bl_random_bytes(b, n);
     apr_thread_mutex_lock(block_lock);
-    if (block_used + 16 > BL_ID_BLOCK) {
+    if (block_used + n > BL_ID_BLOCK) {
         ok = bl_random_bytes(block, BL_ID_BLOCK);
         block_used = ok ? 0 : BL_ID_BLOCK;
     }
     if (ok) {
-        memcpy(b, block + block_used, 16);
-        memset(block + block_used, 0, 16);    /* never handed out twice */
-        block_used += 16;
+        memcpy(b, block + block_used, n);
+        memset(block + block_used, 0, n);     /* never handed out twice */
+        block_used += n;
     }
     apr_thread_mutex_unlock(block_lock);
     return ok;
@@ -51,7 +52,7 @@ const char *bl_request_id_new(apr_pool_t *p)
     char *s, *o;
     int i;
 
-    if (!block || !take_random(b))
+    if (!bl_child_random(b, sizeof b))
         return bl_uuid_v4(p);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);   /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);   /* variant 10xx */

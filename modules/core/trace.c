@@ -24,9 +24,13 @@ int bl_trace_post_read_request(request_rec *r)
 {
     const char *traceparent = inherited(r);
 
-    if (!traceparent)
-        traceparent = bl_traceparent_child(r->pool,
-                                           apr_table_get(r->headers_in, "traceparent"));
+    if (!traceparent) {
+        unsigned char ids[BL_TRACE_RANDOM_BYTES];
+
+        if (bl_child_random(ids, sizeof ids))
+            traceparent = bl_traceparent_from(r->pool,
+                                              apr_table_get(r->headers_in, "traceparent"), ids);
+    }
     if (!traceparent)
         return DECLINED;        /* no randomness: no trace rather than a fixed one */
     apr_table_setn(r->subprocess_env, BL_ENV_TRACEPARENT, traceparent);
