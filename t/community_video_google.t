@@ -23,7 +23,7 @@ plan skip_all => 'mod_beautiful_community not loaded' unless community_loaded();
 
 my $fake_base = $ENV{BL_FAKE_PORT_BASE} or die 'BL_FAKE_PORT_BASE is not set';
 my ($google_port, $http_port) = ($fake_base + 10, $fake_base + 11);
-my $dir = tempdir('bl-video-google.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $dir = tempdir(CLEANUP => 1);
 my $httpd = Apache::Test::vars('httpd');
 my $moddir = `apxs -q LIBEXECDIR 2>/dev/null` || '/usr/lib/apache2/modules';
 chomp $moddir;

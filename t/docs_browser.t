@@ -31,7 +31,7 @@ for my $tag (@{ $spec->{tags} }) {
 my @loaded = split ' ', $ENV{BL_LOADED_MODULES} // '';
 my %wanted = map { $_ => $groups{$_} // [] } @loaded;
 
-my $tmp = tempdir('bl-browser.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $tmp = tempdir(CLEANUP => 1);
 local $ENV{HOME} = $tmp;
 local $ENV{XDG_CONFIG_HOME} = "$tmp/config";
 local $ENV{XDG_CACHE_HOME} = "$tmp/cache";

@@ -23,7 +23,7 @@ plan tests => 37;
 
 my $fake = $ENV{BL_FAKE_PORT_BASE} or die 'BL_FAKE_PORT_BASE is not set';
 my ($twilio_port, $fcm_port, $http_port) = ($fake + 0, $fake + 1, $fake + 2);
-my $dir = tempdir('bl-notify-providers.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $dir = tempdir(CLEANUP => 1);
 my $db = "notify_providers_$$";
 my $httpd = Apache::Test::vars('httpd');
 my $moddir = `apxs -q LIBEXECDIR 2>/dev/null` || '/usr/lib/apache2/modules';

@@ -21,7 +21,7 @@ plan tests => 17;
 failures_to_stderr();
 
 my $port = ($ENV{BL_FAKE_PORT_BASE} or die 'BL_FAKE_PORT_BASE is not set') + 7;
-my $dir = tempdir('bl-payment-off.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $dir = tempdir(CLEANUP => 1);
 my $httpd = Apache::Test::vars('httpd');
 my $moddir = `apxs -q LIBEXECDIR 2>/dev/null` || '/usr/lib/apache2/modules';
 chomp $moddir;
