@@ -198,6 +198,13 @@ const char *bl_user_agent(request_rec *r);
 /* The route template for metrics and logs ("/users/profile/:id"). */
 void bl_set_route(request_rec *r, const char *route_template);
 
+/* A module's route for r (common/router.h, built at start-up; the path
+ * after /api/v1): sets the route template and refuses a cross-site cookie
+ * write. Returns the route's handler with *params set, or NULL after
+ * answering 404, 405 (with Allow) or 403. */
+typedef struct bl_router bl_router;
+void *bl_route(request_rec *r, const bl_router *router, apr_table_t **params);
+
 /* True when the request is cookie-authenticated and state-changing and its
  * Origin (or Referer) is not an allowed origin: answers 403 and returns 1. */
 int bl_csrf_refused(request_rec *r);

@@ -88,44 +88,19 @@ static const command_rec community_cmds[] = {
 
 /* ---------------------------------------------------------------- dispatch */
 
-/* The path the router sees: the raw path without "/api/v1". */
-static const char *route_path(request_rec *r)
-{
-    const char *path = r->parsed_uri.path ? r->parsed_uri.path : r->uri;
-    size_t plen = sizeof(BL_API_PREFIX) - 1;
-
-    if (strncmp(path, BL_API_PREFIX, plen) == 0 && (path[plen] == '/' || path[plen] == '\0'))
-        return path + plen;
-    return NULL;
-}
-
 static int community_handler(request_rec *r)
 {
-    bl_route_match match;
-    const char *path;
+    apr_table_t *params;
+    void *handler;
 
     if (!r->handler || strcmp(r->handler, COMMUNITY_HANDLER) != 0)
         return DECLINED;
     /* Member-only content and who belongs where: never in a shared cache. */
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
 
-    path = route_path(r);
-    if (!path)
-        return bl_send_error(r, HTTP_NOT_FOUND, BL_ERR_NOT_FOUND, "no such route", NULL);
-    switch (bl_router_match(community_router, r->pool, r->method, path, &match)) {
-    case BL_ROUTE_FOUND:
-        break;
-    case BL_ROUTE_METHOD_NOT_ALLOWED:
-        apr_table_setn(r->err_headers_out, "Allow", match.allow);
-        return bl_send_error(r, HTTP_METHOD_NOT_ALLOWED, BL_ERR_METHOD_NOT_ALLOWED,
-                             "method not allowed on this route", NULL);
-    default:
-        return bl_send_error(r, HTTP_NOT_FOUND, BL_ERR_NOT_FOUND, "no such route", NULL);
-    }
-    bl_set_route(r, match.pattern);
-    if (r->method_number != M_GET && bl_csrf_refused(r))
+    if (!(handler = bl_route(r, community_router, &params)))
         return OK;
-    return ((community_route_fn *)match.handler)(r, match.params);
+    return ((community_route_fn *)handler)(r, params);
 }
 
 /* ---------------------------------------------------------------- hooks */

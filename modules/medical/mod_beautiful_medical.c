@@ -318,41 +318,17 @@ static const command_rec medical_cmds[] = {
 
 /* ---------------------------------------------------------------- dispatch */
 
-static const char *route_path(request_rec *r)
-{
-    const char *path = r->parsed_uri.path ? r->parsed_uri.path : r->uri;
-    size_t plen = sizeof(BL_API_PREFIX) - 1;
-
-    if (strncmp(path, BL_API_PREFIX, plen) == 0 && (path[plen] == '/' || path[plen] == '\0'))
-        return path + plen;
-    return NULL;
-}
-
 static int medical_handler(request_rec *r)
 {
-    bl_route_match match;
-    const char *path;
+    apr_table_t *params;
+    void *handler;
 
     if (!r->handler || strcmp(r->handler, MEDICAL_HANDLER) != 0)
         return DECLINED;
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    path = route_path(r);
-    if (!path)
-        return bl_send_error(r, HTTP_NOT_FOUND, BL_ERR_NOT_FOUND, "no such route", NULL);
-    switch (bl_router_match(medical_router, r->pool, r->method, path, &match)) {
-    case BL_ROUTE_FOUND:
-        break;
-    case BL_ROUTE_METHOD_NOT_ALLOWED:
-        apr_table_setn(r->err_headers_out, "Allow", match.allow);
-        return bl_send_error(r, HTTP_METHOD_NOT_ALLOWED, BL_ERR_METHOD_NOT_ALLOWED,
-                             "method not allowed on this route", NULL);
-    default:
-        return bl_send_error(r, HTTP_NOT_FOUND, BL_ERR_NOT_FOUND, "no such route", NULL);
-    }
-    bl_set_route(r, match.pattern);
-    if (r->method_number != M_GET && bl_csrf_refused(r))
+    if (!(handler = bl_route(r, medical_router, &params)))
         return OK;
-    return ((medical_route_fn *)match.handler)(r, match.params);
+    return ((medical_route_fn *)handler)(r, params);
 }
 
 /* ---------------------------------------------------------------- hooks */
