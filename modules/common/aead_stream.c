@@ -67,6 +67,7 @@ struct bl_aead_stream {
     unsigned char *in;          /* the piece being gathered */
     size_t in_len;
     unsigned char *out;         /* one chunk of output */
+    EVP_CIPHER_CTX *cipher;     /* keyed once; each chunk only sets its IV */
     int done;                   /* the final chunk went by */
     bl_aead_out_fn *out_fn;
     void *ctx;
@@ -79,6 +80,8 @@ static apr_status_t wipe_stream(void *data)
     bl_aead_stream *s = data;
 
     OPENSSL_cleanse(s->key, sizeof s->key);
+    EVP_CIPHER_CTX_free(s->cipher);     /* frees the key schedule wiped */
+    s->cipher = NULL;
     OPENSSL_cleanse(s->in, s->piece);
     OPENSSL_cleanse(s->out, s->chunk_size + BL_AEAD_TAG_LEN);
     return APR_SUCCESS;
@@ -103,6 +106,11 @@ static bl_aead_stream *stream_create(apr_pool_t *p, int encrypt, const unsigned 
     s->out_fn = out;
     s->ctx = ctx;
     apr_pool_cleanup_register(p, s, wipe_stream, apr_pool_cleanup_null);
+    /* The key schedule and GHASH tables are computed once per stream, not
+     * once per chunk. */
+    if (!(s->cipher = EVP_CIPHER_CTX_new())
+        || EVP_CipherInit_ex(s->cipher, EVP_aes_256_gcm(), NULL, s->key, NULL, encrypt) != 1)
+        return NULL;
     return s;
 }
 
@@ -147,6 +155,26 @@ static void chunk_params(const bl_aead_stream *s, int final, unsigned char iv[BL
     aad[8] = final ? 1 : 0;
 }
 
+/* Seals or opens one chunk with the stream's context: only the IV changes
+ * (EVP_CipherInit_ex with no cipher and no key keeps both). */
+static int chunk_cipher(bl_aead_stream *s, const unsigned char *iv, const unsigned char *aad,
+                        const unsigned char *in, size_t len, unsigned char *out,
+                        unsigned char *tag)
+{
+    EVP_CIPHER_CTX *c = s->cipher;
+    int n;
+
+    return EVP_CipherInit_ex(c, NULL, NULL, NULL, iv, s->encrypt) == 1
+           && EVP_CipherUpdate(c, NULL, &n, aad, AEAD_AAD_LEN) == 1
+           && (len == 0 || EVP_CipherUpdate(c, out, &n, in, (int)len) == 1)
+           && (s->encrypt
+               || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, BL_AEAD_TAG_LEN, tag) == 1)
+           && EVP_CipherFinal_ex(c, out + len, &n) == 1
+           && (!s->encrypt
+               || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, BL_AEAD_TAG_LEN, tag) == 1)
+           ? 0 : -1;
+}
+
 /* Encrypts or opens the gathered piece as chunk s->index and hands the
  * result on. */
 static int process_chunk(bl_aead_stream *s, int final)
@@ -158,16 +186,14 @@ static int process_chunk(bl_aead_stream *s, int final)
         return stream_fail(s, BL_AEAD_FAILED, "stream too long");
     chunk_params(s, final, iv, aad);
     if (s->encrypt) {
-        if (bl_gcm_seal(s->key, iv, aad, sizeof aad, s->in, s->in_len, s->out,
-                        s->out + s->in_len) != 0)
+        if (chunk_cipher(s, iv, aad, s->in, s->in_len, s->out, s->out + s->in_len) != 0)
             return stream_fail(s, BL_AEAD_FAILED, "encryption failed");
         out_len = s->in_len + BL_AEAD_TAG_LEN;
     } else {
         if (s->in_len < BL_AEAD_TAG_LEN)
             return stream_fail(s, BL_AEAD_FAILED, "truncated: the final chunk is missing");
         out_len = s->in_len - BL_AEAD_TAG_LEN;
-        if (bl_gcm_open(s->key, iv, aad, sizeof aad, s->in, out_len, s->in + out_len,
-                        s->out) != 0)
+        if (chunk_cipher(s, iv, aad, s->in, out_len, s->out, s->in + out_len) != 0)
             return stream_fail(s, BL_AEAD_FAILED,
                                final ? "a chunk failed authentication (altered or truncated)"
                                      : "a chunk failed authentication (altered or reordered)");
