@@ -289,8 +289,10 @@ medical_writer *medical_storage_create(request_rec *r, const char *storage_key)
         return w;
     }
     w->tmp_path = apr_pstrcat(r->pool, w->path, ".part", NULL);
+    /* Unbuffered: the writes are whole encrypted chunks (64 KiB by
+     * default); APR's 4 KiB buffer would cut each into sixteen. */
     rv = apr_file_open(&w->file, w->tmp_path,
-                       APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL | APR_FOPEN_BUFFERED,
+                       APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL,
                        APR_FPROT_UREAD | APR_FPROT_UWRITE, r->pool);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
@@ -339,10 +341,7 @@ int medical_writer_commit(medical_writer *w)
         w->committed = 1;
         return 0;
     }
-    rv = apr_file_flush(w->file);
-
-    if (rv == APR_SUCCESS)
-        rv = apr_file_sync(w->file);
+    rv = apr_file_sync(w->file);
     if (apr_file_close(w->file) != APR_SUCCESS && rv == APR_SUCCESS)
         rv = APR_EGENERAL;
     w->file = NULL;
