@@ -358,14 +358,16 @@ bl_dev_httpd() {
         BL_HTTPD_DEFINES+=(-D BL_VIDEO_TEMPLATE)
         export BL_VIDEO_LINK_TEMPLATE
     fi
-    # Payments and the AI provider (DESIGN.md section 9): each BL_RAZORPAY_*
-    # and BL_AI_* that is set becomes a Define of that name whose value the
-    # module's conf reads from the environment (so no secret shows in the
-    # process list); unset, the payment routes answer 503
-    # PAYMENTS_NOT_CONFIGURED and the model routes 503 AI_NOT_CONFIGURED.
+    # Payments, the AI provider and object storage (DESIGN.md section 9):
+    # each BL_RAZORPAY_*, BL_AI_* and BL_S3_* that is set becomes a Define
+    # of that name whose value the module's conf reads from the environment
+    # (so no secret shows in the process list); unset, the payment routes
+    # answer 503 PAYMENTS_NOT_CONFIGURED, the model routes 503
+    # AI_NOT_CONFIGURED, and medical records stay in local storage.
     local v
     for v in BL_RAZORPAY_URL BL_RAZORPAY_KEY_ID BL_RAZORPAY_KEY_SECRET BL_RAZORPAY_WEBHOOK_SECRET \
-             BL_AI_URL BL_AI_API_KEY BL_AI_MODEL; do
+             BL_AI_URL BL_AI_API_KEY BL_AI_MODEL \
+             BL_S3_ENDPOINT BL_S3_REGION BL_S3_BUCKET BL_S3_ACCESS_KEY_ID BL_S3_SECRET_ACCESS_KEY; do
         if [ -n "${!v:-}" ]; then
             export "${v?}"
             BL_HTTPD_DEFINES+=(-D "$v")
