@@ -113,6 +113,67 @@ bl_psql(q{UPDATE medical_record_emergency_access SET granted_at = now() - interv
 $res = bl_request(GET => $base, token => $doctor->{token});
 is $res->code, 404, 'expired grant: 404';
 
+# Ending a grant early: the owner or an admin; nobody else.
+my $admin = med_user(role => 'admin');
+my $doctor2 = med_user(role => 'doctor');
+my $glass = sub {
+    my ($res, $d) = bl_request(POST => "$base/emergency-access", token => $doctor->{token},
+                               json => { reason => 'Unconscious patient in the emergency room' });
+    is $res->code, 201, 'doctor breaks the glass again: 201';
+    return $d->{data}{id};
+};
+my $live = sub {
+    bl_psql_value(q{SELECT count(*) FROM medical_record_emergency_access WHERE id = $1 AND revoked_at IS NULL}, $_[0]);
+};
+my $grant = $glass->();
+is bl_psql_value(q{SELECT details->>'grant_id' FROM audit_logs WHERE resource_id = $1 AND action = 'medical.record.emergency_access' AND outcome = 'success' ORDER BY created_at DESC, id DESC LIMIT 1}, $id),
+   $grant, 'the grant id is in the break-glass audit row (the owner finds it in the access log)';
+is bl_psql_value(q{SELECT count(*) FROM notifications WHERE user_id = $1 AND type = 'medical.emergency_access' AND data->>'grant_id' = $2}, $owner->{id}, $grant), 1,
+   'and in the owner\'s in-app notification';
+$res = bl_request(DELETE => "$base/emergency-access/$grant", token => $stranger->{token});
+is $res->code, 404, 'a stranger cannot end the grant: 404';
+$res = bl_request(DELETE => "$base/emergency-access/$grant", token => $doctor2->{token});
+is $res->code, 404, 'another doctor cannot: 404';
+$res = bl_request(DELETE => "$base/emergency-access/$grant", token => $doctor->{token});
+is $res->code, 403, 'the doctor holding it (who can see the record) cannot either: 403';
+my (undef, $od) = med_upload($stranger, med_pdf(100, 'OTHER;'), title => 'Not yours');
+my $other_id = $od->{data}{id};
+$res = bl_request(DELETE => "/api/v1/medical-records/$other_id/emergency-access/$grant", token => $stranger->{token});
+is $res->code, 404, 'the grant named under another owner\'s record: 404';
+is $live->($grant), 1, 'the grant is still live after the refusals';
+$res = bl_request(GET => $base, token => $doctor->{token});
+is $res->code, 200, 'and the doctor still reads';
+$res = bl_request(DELETE => "$base/emergency-access/" . bl_uuid(), token => $owner->{token});
+is $res->code, 404, 'owner, unknown grant: 404';
+$res = bl_request(DELETE => "$base/emergency-access/not-a-uuid", token => $owner->{token});
+is $res->code, 404, 'owner, malformed grant id: 404';
+$res = bl_request(DELETE => "$base/emergency-access/$grant", token => $owner->{token});
+is $res->code, 204, 'the owner ends the grant early: 204';
+is $live->($grant), 0, 'revoked in the database';
+$res = bl_request(GET => $base, token => $doctor->{token});
+is $res->code, 404, 'the doctor\'s next read is refused: 404';
+$res = bl_request(GET => "$base/download", token => $doctor->{token});
+is $res->code, 404, 'and the download: 404';
+$res = bl_request(DELETE => "$base/emergency-access/$grant", token => $owner->{token});
+is $res->code, 404, 'ending it twice: 404';
+is bl_psql_value(q{SELECT count(*) FROM audit_logs WHERE resource_id = $1 AND action = 'medical.record.emergency_access.end' AND outcome = 'success' AND user_id = $2 AND details->>'grant_id' = $3}, $id, $owner->{id}, $grant), 1,
+   'audited once, in the owner\'s name';
+($res, $d) = bl_request(GET => "$base/access-log", token => $owner->{token}, query => { per_page => 100 });
+ok((grep { $_->{action} eq 'medical.record.emergency_access.end' } @{ $d->{data} }), 'and shown in the access log');
+$grant = $glass->();
+$res = bl_request(GET => $base, token => $admin->{token});
+is $res->code, 404, 'an admin does not read the record';
+$res = bl_request(DELETE => "$base/emergency-access/$grant", token => $admin->{token});
+is $res->code, 204, 'but ends a grant: 204';
+$res = bl_request(GET => $base, token => $doctor->{token});
+is $res->code, 404, 'the doctor is refused at once';
+is bl_psql_value(q{SELECT count(*) FROM audit_logs WHERE resource_id = $1 AND action = 'medical.record.emergency_access.end' AND user_id = $2}, $id, $admin->{id}), 1,
+   'audited in the admin\'s name';
+$grant = $glass->();
+bl_psql(q{UPDATE medical_record_emergency_access SET granted_at = now() - interval '2 hours', expires_at = now() - interval '1 hour' WHERE id = $1}, $grant);
+$res = bl_request(DELETE => "$base/emergency-access/$grant", token => $owner->{token});
+is $res->code, 404, 'an expired grant cannot be ended: 404';
+
 # ---------------------------------------------------------------- share links
 ($res, $d) = bl_request(POST => "$base/share-links", token => $owner->{token},
                         json => { expires_at => in_hours(2), max_uses => 2 });

@@ -53,8 +53,9 @@ typedef int medical_route_fn(request_rec *r, apr_table_t *params);
 
 medical_route_fn medical_upload, medical_list, medical_get, medical_update,
     medical_delete, medical_download, medical_access_log, medical_share,
-    medical_list_shares, medical_unshare, medical_emergency, medical_link_create,
-    medical_link_revoke, medical_link_get, medical_link_download, medical_export;
+    medical_list_shares, medical_unshare, medical_emergency, medical_emergency_end,
+    medical_link_create, medical_link_revoke, medical_link_get, medical_link_download,
+    medical_export;
 
 /* Streams the file of a row shaped like MEDICAL_SQL_FOR_DOWNLOAD's
  * (columns 1..10: storage key ... record id): unwraps the key, verifies
@@ -83,6 +84,7 @@ extern const bl_statement medical_statements[];
 #define MEDICAL_SQL_SHARE_LIST    "medical_share_list"
 #define MEDICAL_SQL_SHARE_REVOKE  "medical_share_revoke"
 #define MEDICAL_SQL_EMERGENCY     "medical_emergency"
+#define MEDICAL_SQL_EMERGENCY_END "medical_emergency_end"
 #define MEDICAL_SQL_LINK_INSERT   "medical_link_insert"
 #define MEDICAL_SQL_LINK_REVOKE   "medical_link_revoke"
 #define MEDICAL_SQL_LINK_LOOKUP   "medical_link_lookup"

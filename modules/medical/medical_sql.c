@@ -167,7 +167,7 @@ const bl_statement medical_statements[] = {
      "AND r.owner_id = %s::uuid AND r.deleted_at IS NULL AND s.revoked_at IS NULL "
      "RETURNING s.shared_with_id"},
     /* ------------------------------------------------------------ break-glass */
-    /* (doctor, reason, ip, minutes, rid, doctor) -> json, owner id */
+    /* (doctor, reason, ip, minutes, rid, doctor) -> json, owner id, grant id */
     {MEDICAL_SQL_EMERGENCY,
      "WITH g AS (INSERT INTO medical_record_emergency_access (record_id, doctor_id, reason, "
      "ip_address, expires_at) SELECT r.id, %s::uuid, %s, %s::inet, "
@@ -175,7 +175,16 @@ const bl_statement medical_statements[] = {
      "WHERE r.id = %s::uuid AND r.deleted_at IS NULL AND r.owner_id <> %s::uuid RETURNING *) "
      "SELECT json_build_object('id', g.id, 'record_id', g.record_id, 'reason', g.reason, "
      "'granted_at', " TS("g.granted_at") ", 'expires_at', " TS("g.expires_at") ")::text, "
-     "r.owner_id FROM g JOIN medical_records r ON r.id = g.record_id"},
+     "r.owner_id, g.id FROM g JOIN medical_records r ON r.id = g.record_id"},
+    /* (grant id, rid, uid, uid) -> doctor id: the record's owner or an
+     * active admin ends a live grant early. */
+    {MEDICAL_SQL_EMERGENCY_END,
+     "UPDATE medical_record_emergency_access e SET revoked_at = now() FROM medical_records r "
+     "WHERE e.id = %s::uuid AND e.record_id = %s::uuid AND r.id = e.record_id "
+     "AND r.deleted_at IS NULL AND e.revoked_at IS NULL AND e.expires_at > now() "
+     "AND (r.owner_id = %s::uuid OR EXISTS (SELECT 1 FROM users a WHERE a.id = %s::uuid "
+     "AND a.role = 'admin' AND a.is_active AND a.deleted_at IS NULL)) "
+     "RETURNING e.doctor_id"},
     /* ------------------------------------------------------------ share links */
     /* (token hash, passcode hash, expires, max uses, rid, uid) -> json */
     {MEDICAL_SQL_LINK_INSERT,

@@ -44,6 +44,7 @@ static const struct {
     {"GET", "/medical-records/:id/shares", medical_list_shares},
     {"DELETE", "/medical-records/:id/shares/:share_id", medical_unshare},
     {"POST", "/medical-records/:id/emergency-access", medical_emergency},
+    {"DELETE", "/medical-records/:id/emergency-access/:grant_id", medical_emergency_end},
     {"POST", "/medical-records/:id/share-links", medical_link_create},
     {"DELETE", "/medical-records/:id/share-links/:link_id", medical_link_revoke},
     {"GET", "/share-links/:token", medical_link_get},

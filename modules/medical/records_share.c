@@ -1,6 +1,7 @@
 /* Sharing a record with a person (POST /medical-records/:id/share, GET
  * .../shares, DELETE .../shares/:share_id) and a doctor's break-glass
- * grant (POST .../emergency-access). Each is audited; the grantee, or for
+ * grant (POST .../emergency-access), which the owner or an admin can end
+ * early (DELETE .../emergency-access/:grant_id). Each is audited; the grantee, or for
  * break-glass the owner (urgently), is notified through the outbox in the
  * same transaction. */
 #include "medical_private.h"
@@ -195,7 +196,7 @@ int medical_emergency(request_rec *r, apr_table_t *params)
 {
     static const char *const allowed[] = {"reason", NULL};
     const bl_user *user = bl_require_user(r);
-    const char *id, *reason = NULL, *err = NULL, *unknown, *args[6], *json, *owner;
+    const char *id, *reason = NULL, *err = NULL, *unknown, *args[6], *json, *owner, *grant;
     const medical_conf *c = medical_config(r);
     apr_dbd_results_t *res;
     apr_dbd_row_t *row;
@@ -238,15 +239,19 @@ int medical_emergency(request_rec *r, apr_table_t *params)
     }
     json = bl_db_get(r, db, row, 0);
     owner = bl_db_get(r, db, row, 1);
+    grant = bl_db_get(r, db, row, 2);
+    /* The grant's id, so the owner can end it early from the access log or
+     * the notification. */
     if (medical_audit(r, db, "medical.record.emergency_access", id, "success",
-                      apr_psprintf(r->pool, "{\"reason\":%s,\"minutes\":%d}",
-                                   bl_json_quote(r->pool, reason), c->emergency_minutes))
+                      apr_psprintf(r->pool, "{\"grant_id\":\"%s\",\"reason\":%s,\"minutes\":%d}",
+                                   grant, bl_json_quote(r->pool, reason),
+                                   c->emergency_minutes))
         || bl_outbox_add(r, db, owner, "in_app", "medical.emergency_access",
                          "Emergency access to your medical record",
                          "A doctor used emergency access to one of your medical records. "
                          "See the record's access log for who, when and why.",
-                         apr_psprintf(r->pool, "{\"record_id\":\"%s\",\"doctor_id\":\"%s\"}",
-                                      id, user->id)) != 0
+                         apr_psprintf(r->pool, "{\"record_id\":\"%s\",\"doctor_id\":\"%s\","
+                                      "\"grant_id\":\"%s\"}", id, user->id, grant)) != 0
         || bl_outbox_add(r, db, owner, "email", "medical.emergency_access",
                          "Emergency access to your medical record",
                          "A doctor used emergency access to one of your medical records on "
@@ -256,4 +261,41 @@ int medical_emergency(request_rec *r, apr_table_t *params)
         || bl_db_commit(r, db) != 0)
         return OK;
     return bl_send_data(r, HTTP_CREATED, "emergency access granted", json, NULL);
+}
+
+/* The owner, or an admin (who reads no contents but may stop a grant that
+ * looks wrong), ends a break-glass grant before it expires. */
+int medical_emergency_end(request_rec *r, apr_table_t *params)
+{
+    const bl_user *user = bl_require_user(r);
+    const char *id, *grant = apr_table_get(params, "grant_id"), *args[4], *doctor = NULL;
+    const char *access = NULL;
+    ap_dbd_t *db;
+
+    if (!user || !(id = medical_record_id(r, params)) || !(db = bl_db(r)))
+        return OK;
+    if (grant && bl_valid_uuid(grant)) {
+        args[0] = grant;
+        args[1] = id;
+        args[2] = user->id;
+        args[3] = user->id;
+        if (bl_db_begin(r, db) != 0
+            || bl_db_value(r, db, MEDICAL_SQL_EMERGENCY_END, 4, args, &doctor) != APR_SUCCESS)
+            return OK;
+        if (doctor) {
+            if (medical_audit(r, db, "medical.record.emergency_access.end", id, "success",
+                              apr_psprintf(r->pool, "{\"grant_id\":\"%s\",\"doctor_id\":\"%s\"}",
+                                           grant, doctor))
+                || bl_db_commit(r, db) != 0)
+                return OK;
+            return bl_send_no_content(r);
+        }
+        bl_db_rollback(r, db);
+    }
+    if (medical_access(r, db, id, &access, NULL) != 0)
+        return OK;
+    if ((access && strcmp(access, "owner") == 0) || strcmp(user->role, "admin") == 0)
+        return bl_send_error(r, HTTP_NOT_FOUND, BL_ERR_NOT_FOUND,
+                             "no live emergency grant with this id on the record", NULL);
+    return medical_refuse(r, access, "ending its emergency grants");
 }
