@@ -20,6 +20,7 @@
 
 #include <http_log.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <string.h>
 
 APLOG_USE_MODULE(beautiful_reminder);
@@ -422,6 +423,66 @@ static int nag_batch(pass_ctx *c)
     return handled;
 }
 
+/* Fires batches until one comes back short (or failed). */
+static void fire_due(pass_ctx *c)
+{
+    int i;
+
+    for (i = 0; i < MAX_BATCHES; i++) {
+        if (fire_batch(c) < c->conf->batch_size)
+            break;
+    }
+}
+
+/* A helper of a pass with many reminders due: batches of its own on a
+ * connection of its own, so the database works on two batches at once. */
+static void *APR_THREAD_FUNC fire_worker(apr_thread_t *thread, void *data)
+{
+    pass_ctx *c = data;
+
+    if ((c->db = bl_db_open(c->p, c->s)) != NULL) {
+        fire_due(c);
+        bl_db_close(c->s, c->db);
+    }
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+/* The first batch alone; when it was full, BeautifulReminderWorkers - 1
+ * helpers claim alongside (SKIP LOCKED keeps them apart). */
+static void fire_pass(pass_ctx *c)
+{
+    apr_thread_t *threads[8];
+    pass_ctx helpers[8];
+    int i, started = 0;
+
+    if (fire_batch(c) < c->conf->batch_size)
+        return;
+    for (i = 0; i < c->conf->workers - 1 && i < 8; i++) {
+        helpers[started] = *c;
+        helpers[started].max_lag = 0;
+        /* a pool with an allocator of its own: APR pools are one thread's */
+        if (apr_pool_create_unmanaged_ex(&helpers[started].p, NULL, NULL) != APR_SUCCESS)
+            break;
+        if (apr_thread_create(&threads[started], NULL, fire_worker, &helpers[started],
+                              helpers[started].p) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
+                         "reminder scheduler: no helper thread, firing alone");
+            apr_pool_destroy(helpers[started].p);
+            break;
+        }
+        started++;
+    }
+    fire_due(c);
+    for (i = 0; i < started; i++) {
+        apr_status_t rv;
+        apr_thread_join(&rv, threads[i]);
+        if (helpers[i].max_lag > c->max_lag)
+            c->max_lag = helpers[i].max_lag;
+        apr_pool_destroy(helpers[i].p);
+    }
+}
+
 void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool)
 {
     pass_ctx c;
@@ -435,10 +496,7 @@ void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool)
     c.now = BL_SEC(bl_server_now(s));
     c.now_text = bl_time_param(pool, apr_time_from_sec(c.now));
     c.max_lag = 0;
-    for (i = 0; i < MAX_BATCHES; i++) {
-        if ((n = fire_batch(&c)) < c.conf->batch_size)
-            break;
-    }
+    fire_pass(&c);
     for (i = 0; i < MAX_BATCHES; i++) {
         apr_pool_t *batch_pool;
         if (apr_pool_create(&batch_pool, pool) != APR_SUCCESS)
