@@ -13,7 +13,7 @@ use BL::Test;
 require "$FindBin::Bin/reminder_helpers.pl";
 
 plan skip_all => 'mod_beautiful_reminder not loaded' unless reminder_loaded();
-plan tests => 68;
+plan tests => 86;
 
 my $mark = bl_error_log_mark();
 my $user = rm_user(first_name => 'Meera');
@@ -249,6 +249,90 @@ my $second_log = do { local $/; open my $f, '<', "$second->{dir}/error_log"; <$f
 rm_second_httpd_stop($second);
 unlike($second_log, qr/exit signal|Segmentation/, 'the second host did not crash');
 bl_psql(q{UPDATE reminders SET is_active = false WHERE user_id = $1}, $batch_user->{id});
+
+# ---------------------------------------------------------------- catch-up alerts the circle
+# Doses the scheduler was down for: the caregiver is told once per reminder
+# (per channel), with how many and from when to when, not once per dose.
+at('2026-12-10T07:00:00Z');
+my $steroid = rm_create($user, {
+    type => 'medication', title => 'Prednisone', medication => { name => 'Prednisone' },
+    channels => ['push', 'in_app'],
+    schedule => { rrule => 'FREQ=HOURLY;BYMINUTE=0;BYSECOND=0', timezone => 'UTC',
+                  starts_at => '2026-12-10T08:00:00Z' } }, now => '2026-12-10T07:00:00Z');
+at('2026-12-10T11:30:00Z');
+status_of($steroid->{id}, '2026-12-10T11:00:00Z');
+is_deeply([map { "$_->[0] $_->[1]" } rm_logs($steroid->{id})],
+          ['2026-12-10T08:00:00Z missed', '2026-12-10T09:00:00Z missed',
+           '2026-12-10T10:00:00Z missed', '2026-12-10T11:00:00Z fired'],
+          'a medication after a gap: three doses logged missed, the recent one fired');
+my @gap_alerts = bl_psql(q{SELECT user_id, channel::text, title, body, data->>'missed_count',
+                           data->>'first_occurrence', data->>'occurrence', data->>'cause',
+                           data->>'patient_id'
+                           FROM notifications WHERE type = 'reminder.missed'
+                           AND data->>'reminder_id' = $1 ORDER BY channel}, $steroid->{id});
+is(scalar @gap_alerts, 2, 'one missed-dose alert per channel, not one per missed dose');
+is_deeply([map { $_->[0] } @gap_alerts], [$carer->{id}, $carer->{id}], 'to the caregiver');
+is_deeply([@{ $gap_alerts[0] }[2, 4 .. 8]],
+          ['Missed dose: Prednisone', 3, '2026-12-10T08:00:00Z', '2026-12-10T10:00:00Z',
+           'catch_up', $user->{id}],
+          'naming the reminder, how many doses, the first and last, and the patient');
+is($gap_alerts[0][3],
+   'Meera was not reminded of Prednisone 3 times from 2026-12-10T08:00:00Z to 2026-12-10T10:00:00Z',
+   'the alert says who, what and when');
+is(count_type($steroid->{id}, 'reminder.due'), 2, 'the patient is reminded of the recent dose only');
+passes();
+is(scalar(grep { $_->[0] eq 'reminder.missed' } rm_outbox($steroid->{id})), 2,
+   'later passes alert nobody again');
+bl_psql(q{UPDATE reminders SET is_active = false WHERE id = $1}, $steroid->{id});
+is(scalar(grep { $_->[0] eq 'reminder.missed' } rm_outbox($hourly->{id})), 0,
+   'a reminder that is not a medication alerts nobody when caught up');
+
+# ---------------------------------------------------------------- deactivated and deleted owners
+# An account deactivated (users.is_active false, as the admin route sets
+# it) or marked deleted gets no reminder, no nag and no missed alert; its
+# reminders move on silently and fire again once it is active.
+my $ravi = rm_user(first_name => 'Ravi');
+bl_psql(q{INSERT INTO care_circle_members (patient_id, caregiver_email, caregiver_id, status,
+          accepted_at) VALUES ($1, $2, $3, 'accepted', now())}, $ravi->{id}, $carer->{email},
+        $carer->{id});
+at('2026-12-11T09:00:00Z');
+my $ondan = rm_create($ravi, {
+    type => 'medication', title => 'Ondansetron', channels => ['push', 'in_app'],
+    nag => { after_minutes => 10, max_times => 1 },
+    schedule => { times => ['10:00'], timezone => 'UTC', starts_at => '2026-12-11T00:00:00Z' } },
+    now => '2026-12-11T09:00:00Z');
+at('2026-12-11T10:00:01Z');
+is(status_of($ondan->{id}, '2026-12-11T10:00:00Z'), 'fired', 'fires while the account is active');
+bl_psql(q{UPDATE users SET is_active = false WHERE id = $1}, $ravi->{id});
+my $before = bl_psql_value(q{SELECT count(*) FROM notifications WHERE user_id = $1 OR
+                             data->>'patient_id' = $1}, $ravi->{id});
+at('2026-12-11T10:10:01Z');
+ok(rm_wait(sub { !defined bl_psql_value(q{SELECT next_nag_at FROM reminder_logs
+                 WHERE reminder_id = $1}, $ondan->{id}) }), 'its nag in flight is dropped');
+at('2026-12-11T11:30:01Z');
+passes();
+is((rm_logs($ondan->{id}))[0][1], 'fired', 'and the dose is not marked missed');
+at('2026-12-12T10:00:01Z');
+ok(rm_wait(sub { next_fire($ondan->{id}) eq '2026-12-13T10:00:00Z' }),
+   'the next occurrence passes: next_fire_at moves on');
+is(scalar(rm_logs($ondan->{id})), 1, 'without a log row');
+is(bl_psql_value(q{SELECT count(*) FROM notifications WHERE user_id = $1 OR
+                   data->>'patient_id' = $1}, $ravi->{id}), $before,
+   'no reminder, nag or missed alert for a deactivated account');
+bl_psql(q{UPDATE users SET is_active = true WHERE id = $1}, $ravi->{id});
+at('2026-12-13T10:00:01Z');
+is(status_of($ondan->{id}, '2026-12-13T10:00:00Z'), 'fired', 'active again: it fires again');
+bl_psql(q{UPDATE users SET deleted_at = now() WHERE id = $1}, $ravi->{id});
+$before = bl_psql_value(q{SELECT count(*) FROM notifications WHERE user_id = $1}, $ravi->{id});
+at('2026-12-14T10:00:01Z');
+ok(rm_wait(sub { next_fire($ondan->{id}) eq '2026-12-15T10:00:00Z' }),
+   'marked deleted: the occurrence passes');
+is(bl_psql_value(q{SELECT count(*) FROM notifications WHERE user_id = $1}, $ravi->{id}), $before,
+   'and nothing is sent');
+# Deleting the account deletes the users row: its reminders go with it.
+bl_psql(q{DELETE FROM users WHERE id = $1}, $ravi->{id});
+is(bl_psql_value(q{SELECT count(*) FROM reminders WHERE user_id = $1}, $ravi->{id}), 0,
+   'a deleted account has no reminders left to fire');
 
 rm_clear_clock();
 is(bl_error_log_crashes($mark), 0, 'no httpd child crashed');

@@ -59,6 +59,7 @@ static void *create_server_conf(apr_pool_t *p, server_rec *s)
     c->interval = apr_time_from_sec(15);
     c->catch_up = apr_time_from_sec(3600);
     c->batch_size = 500;
+    c->workers = 2;
     c->missed_after_min = 60;
     c->on_time_min = 60;
     return c;
@@ -113,8 +114,12 @@ static const char *cmd_number(cmd_parms *cmd, void *dc, const char *arg)
     if (!*arg || *end || v < 1 || v > 10000)
         return apr_psprintf(cmd->pool, "%s: expected an integer from 1 to 10000",
                             cmd->cmd->name);
+    if (cmd->info == (void *)4 && v > 8)
+        return apr_psprintf(cmd->pool, "%s: expected an integer from 1 to 8", cmd->cmd->name);
     if (cmd->info == (void *)1)
         c->batch_size = (int)v;
+    else if (cmd->info == (void *)4)
+        c->workers = (int)v;
     else if (cmd->info == (void *)2)
         c->missed_after_min = (int)v;
     else
@@ -132,6 +137,9 @@ static const command_rec reminder_cmds[] = {
                   "(default 1h)"),
     AP_INIT_TAKE1("BeautifulReminderBatchSize", cmd_number, (void *)1, RSRC_CONF,
                   "Reminders claimed per transaction (default 500)"),
+    AP_INIT_TAKE1("BeautifulReminderWorkers", cmd_number, (void *)4, RSRC_CONF,
+                  "Database connections firing batches at once when many reminders are due "
+                  "(1 to 8, default 2)"),
     AP_INIT_TAKE1("BeautifulReminderMissedAfter", cmd_number, (void *)2, RSRC_CONF,
                   "Minutes after which an unanswered medication dose without nag settings "
                   "is missed (default 60)"),

@@ -17,6 +17,7 @@ typedef struct {
     apr_interval_time_t interval;      /* BeautifulReminderInterval (15 s) */
     apr_interval_time_t catch_up;      /* BeautifulReminderCatchUp (1 h) */
     int batch_size;                    /* BeautifulReminderBatchSize (500) */
+    int workers;                       /* BeautifulReminderWorkers (2) */
     int missed_after_min;              /* BeautifulReminderMissedAfter (60 min) */
     int on_time_min;                   /* BeautifulReminderOnTime (60 min) */
 } reminder_conf;

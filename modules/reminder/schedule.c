@@ -346,9 +346,29 @@ bl_schedule *bl_schedule_load(apr_pool_t *p, const char *rules, const char *tzid
     return parse_schedule(p, rules, tzid, starts, ends, 0, field, err);
 }
 
+bl_schedule *bl_schedule_with_bounds(apr_pool_t *p, const bl_schedule *sc, time_t starts,
+                                     time_t ends)
+{
+    bl_schedule *copy = apr_pmemdup(p, sc, sizeof(*sc));
+
+    copy->starts = starts;
+    copy->ends = ends;
+    return copy;
+}
+
 const char *bl_schedule_rules(const bl_schedule *sc)
 {
     return sc->canonical;
+}
+
+time_t bl_schedule_starts(const bl_schedule *sc)
+{
+    return sc->starts;
+}
+
+time_t bl_schedule_ends(const bl_schedule *sc)
+{
+    return sc->ends;
 }
 
 const char *bl_schedule_tzid(const bl_schedule *sc)

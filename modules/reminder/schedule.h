@@ -33,6 +33,12 @@ bl_schedule *bl_schedule_load(apr_pool_t *p, const char *rules, const char *tzid
                               time_t starts, time_t ends, const char **field,
                               const char **err);
 
+/* The same rules and zone between other bounds (ends 0: none), sharing
+ * sc's parsed rules: a stored schedule parsed once serves every reminder
+ * with its text. */
+bl_schedule *bl_schedule_with_bounds(apr_pool_t *p, const bl_schedule *sc, time_t starts,
+                                     time_t ends);
+
 /* The rules in canonical form ("FREQ=DAILY;BYHOUR=8;...", "\n"-separated),
  * as stored. */
 const char *bl_schedule_rules(const bl_schedule *sc);
@@ -50,6 +56,10 @@ const char *bl_schedule_simple_rules(apr_pool_t *p, const char *const *times, in
 /* t as local RFC 3339 time with the zone's offset then
  * ("2026-03-08T08:00:00-04:00"). */
 const char *bl_schedule_local_text(apr_pool_t *p, const bl_schedule *sc, time_t t);
+
+/* The bounds (ends 0: none). */
+time_t bl_schedule_starts(const bl_schedule *sc);
+time_t bl_schedule_ends(const bl_schedule *sc);
 
 /* The zone's IANA name. */
 const char *bl_schedule_tzid(const bl_schedule *sc);

@@ -20,6 +20,7 @@
 
 #include <http_log.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <string.h>
 
 APLOG_USE_MODULE(beautiful_reminder);
@@ -32,67 +33,105 @@ APLOG_USE_MODULE(beautiful_reminder);
 
 #define TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* The owner may have been deactivated: such reminders are claimed too (or
+ * they would stay due and be scanned again by every pass), and moved on to
+ * their next occurrence without a log row or a notification. */
 #define SQL_CLAIM \
     "SELECT r.id::text, r.rrule, r.timezone, extract(epoch FROM r.starts_at)::bigint::text," \
     " extract(epoch FROM r.ends_at)::bigint::text," \
-    " extract(epoch FROM r.next_fire_at)::bigint::text" \
+    " extract(epoch FROM r.next_fire_at)::bigint::text," \
+    " (SELECT (u.is_active AND u.deleted_at IS NULL)::int::text FROM users u" \
+    "  WHERE u.id = r.user_id)" \
     " FROM reminders r WHERE r.is_active AND r.next_fire_at <= %s::timestamptz" \
     " ORDER BY r.next_fire_at LIMIT %s::int FOR UPDATE SKIP LOCKED"
 
-/* Params: occurrence reminder ids, epochs, statuses; now; minutes to the
- * first check of a medication dose without nags; next ids, epochs (0:
- * none), last processed epochs. */
+/* An accepted caregiver whose own account is usable. */
+#define CAREGIVERS_OF(patient) \
+    " JOIN care_circle_members c ON c.patient_id = " patient " AND c.status = 'accepted'" \
+    " JOIN users cg ON cg.id = c.caregiver_id AND cg.is_active AND cg.deleted_at IS NULL"
+
+/* One statement per batch, set-based: the claimed reminders are read once
+ * by primary key (src), every join is on the batch's own rows, so a batch
+ * costs the same with 1,000 or 1,000,000 reminders in the table. Doses the
+ * scheduler was down for (missed) alert each caregiver once per medication
+ * reminder and batch, however many doses that covers.
+ * Params: occurrence reminder ids, epochs, statuses; claimed ids; now;
+ * minutes to the first check of a medication dose without nags; next ids,
+ * epochs (0: none), last processed epochs (0: unchanged); claimed ids. */
 #define SQL_FIRE \
     "WITH occ AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[])" \
     "  AS o(reminder_id, at, status))," \
+    " src AS MATERIALIZED (SELECT r.id, r.user_id, r.type, r.title, r.medication_name," \
+    "  r.dosage, r.location, r.channels, r.nag_after_minutes" \
+    "  FROM reminders r WHERE r.id = ANY (%s::uuid[]))," \
     " ins AS (INSERT INTO reminder_logs (reminder_id, scheduled_for, fired_at, status," \
     "  next_nag_at)" \
     "  SELECT o.reminder_id, to_timestamp(o.at), %s::timestamptz," \
     "   o.status::reminder_log_status," \
-    "   CASE WHEN o.status = 'fired' AND r.type = 'medication' THEN to_timestamp(o.at)" \
-    "    + make_interval(mins => COALESCE(r.nag_after_minutes, %s::int)) END" \
-    "  FROM occ o JOIN reminders r ON r.id = o.reminder_id" \
+    "   CASE WHEN o.status = 'fired' AND s.type = 'medication' THEN to_timestamp(o.at)" \
+    "    + make_interval(mins => COALESCE(s.nag_after_minutes, %s::int)) END" \
+    "  FROM occ o JOIN src s ON s.id = o.reminder_id" \
     "  ON CONFLICT (reminder_id, scheduled_for) DO NOTHING" \
     "  RETURNING id, reminder_id, scheduled_for, status)," \
     " outbox AS (INSERT INTO notifications (user_id, channel, type, title, body, data)" \
-    "  SELECT r.user_id, ch, 'reminder.due', r.title," \
-    "   CASE WHEN r.type = 'medication' THEN" \
-    "     concat_ws(' ', 'Time to take', COALESCE(r.medication_name, r.title), r.dosage)" \
-    "    WHEN r.type = 'appointment' THEN concat_ws(' at ', r.title, r.location)" \
-    "    ELSE r.title END," \
-    "   jsonb_build_object('reminder_id', r.id, 'log_id', i.id, 'reminder_type', r.type," \
+    "  SELECT s.user_id, ch, 'reminder.due', s.title," \
+    "   CASE WHEN s.type = 'medication' THEN" \
+    "     concat_ws(' ', 'Time to take', COALESCE(s.medication_name, s.title), s.dosage)" \
+    "    WHEN s.type = 'appointment' THEN concat_ws(' at ', s.title, s.location)" \
+    "    ELSE s.title END," \
+    "   jsonb_build_object('reminder_id', s.id, 'log_id', i.id, 'reminder_type', s.type," \
     "    'occurrence', " TS("i.scheduled_for") ")" \
-    "  FROM ins i JOIN reminders r ON r.id = i.reminder_id" \
-    "  CROSS JOIN LATERAL unnest(r.channels) ch WHERE i.status = 'fired'" \
+    "  FROM ins i JOIN src s ON s.id = i.reminder_id" \
+    "  CROSS JOIN LATERAL unnest(s.channels) ch WHERE i.status = 'fired'" \
+    "  RETURNING 1)," \
+    " missed AS (SELECT i.reminder_id, count(*) AS n, min(i.scheduled_for) AS first," \
+    "   max(i.scheduled_for) AS last" \
+    "  FROM ins i WHERE i.status = 'missed' GROUP BY i.reminder_id)," \
+    " circle AS (INSERT INTO notifications (user_id, channel, type, title, body, data)" \
+    "  SELECT c.caregiver_id, ch, 'reminder.missed', 'Missed dose: ' || s.title," \
+    "   concat_ws(' ', COALESCE(p.first_name, 'Someone you care for'), 'was not reminded of'," \
+    "    s.title, CASE WHEN m.n = 1 THEN 'due at ' || " TS("m.last") \
+    "     ELSE m.n || ' times from ' || " TS("m.first") " || ' to ' || " TS("m.last") " END)," \
+    "   jsonb_build_object('reminder_id', s.id, 'patient_id', s.user_id," \
+    "    'occurrence', " TS("m.last") ", 'first_occurrence', " TS("m.first") "," \
+    "    'missed_count', m.n, 'cause', 'catch_up')" \
+    "  FROM missed m JOIN src s ON s.id = m.reminder_id AND s.type = 'medication'" \
+    "  JOIN users p ON p.id = s.user_id" \
+    CAREGIVERS_OF("s.user_id") \
+    "  CROSS JOIN LATERAL unnest(s.channels) ch" \
     "  RETURNING 1)," \
     " upd AS (UPDATE reminders r SET" \
     "  next_fire_at = CASE WHEN n.next > 0 THEN to_timestamp(n.next) END," \
-    "  last_fired_at = to_timestamp(n.last)" \
+    "  last_fired_at = CASE WHEN n.last > 0 THEN to_timestamp(n.last) ELSE r.last_fired_at END" \
     "  FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS n(id, next, last)" \
-    "  WHERE r.id = n.id RETURNING 1)" \
+    "  WHERE r.id = n.id AND r.id = ANY (%s::uuid[]) RETURNING 1)" \
     " SELECT (SELECT count(*) FROM ins)::text, (SELECT count(*) FROM outbox)::text," \
-    "  (SELECT count(*) FROM upd)::text"
+    "  (SELECT count(*) FROM upd)::text, (SELECT count(*) FROM circle)::text"
 
-/* Params: now, batch, now, minutes to the missed check without nags. */
+/* Params: minutes to the missed check without nags, now, batch, now. An
+ * occurrence of a deactivated owner is stopped: no nag, no alert. */
 #define SQL_NAG \
     "WITH due AS (" \
     "  SELECT l.id, r.user_id, r.title, r.channels, r.type," \
     "   COALESCE(r.nag_after_minutes, %s::int) AS wait_min," \
-    "   CASE WHEN l.status = 'snoozed' THEN 'due'" \
+    "   CASE WHEN NOT (p.is_active AND p.deleted_at IS NULL) THEN 'stopped'" \
+    "    WHEN l.status = 'snoozed' THEN 'due'" \
     "    WHEN r.nag_max_times IS NOT NULL AND l.nag_count < r.nag_max_times THEN 'nag'" \
-    "    ELSE 'missed' END AS kind" \
+    "    ELSE 'missed' END AS kind, p.first_name" \
     "  FROM reminder_logs l JOIN reminders r ON r.id = l.reminder_id" \
+    "  JOIN users p ON p.id = r.user_id" \
     "  WHERE l.next_nag_at <= %s::timestamptz AND r.is_active" \
     "  AND l.status IN ('fired', 'snoozed')" \
     "  ORDER BY l.next_nag_at LIMIT %s::int FOR UPDATE OF l SKIP LOCKED)," \
     " upd AS (UPDATE reminder_logs l SET" \
-    "  status = CASE WHEN d.kind = 'missed' THEN 'missed' ELSE 'fired' END::reminder_log_status," \
+    "  status = CASE WHEN d.kind = 'missed' THEN 'missed'" \
+    "   WHEN d.kind = 'stopped' THEN l.status::text ELSE 'fired' END::reminder_log_status," \
     "  nag_count = l.nag_count + CASE WHEN d.kind = 'nag' THEN 1 ELSE 0 END," \
-    "  next_nag_at = CASE WHEN d.kind = 'missed' OR d.type <> 'medication' THEN NULL" \
-    "   ELSE %s::timestamptz + make_interval(mins => d.wait_min) END" \
+    "  next_nag_at = CASE WHEN d.kind IN ('missed', 'stopped') OR d.type <> 'medication'" \
+    "   THEN NULL ELSE %s::timestamptz + make_interval(mins => d.wait_min) END" \
     "  FROM due d WHERE l.id = d.id" \
     "  RETURNING l.id, l.reminder_id, l.scheduled_for, l.nag_count, d.kind, d.user_id," \
-    "   d.title, d.channels)," \
+    "   d.title, d.channels, d.first_name)," \
     " mine AS (INSERT INTO notifications (user_id, channel, type, title, body, data)" \
     "  SELECT u.user_id, ch, 'reminder.' || u.kind, u.title," \
     "   CASE WHEN u.kind = 'nag' THEN 'Still due: ' || u.title ELSE u.title END," \
@@ -102,13 +141,12 @@ APLOG_USE_MODULE(beautiful_reminder);
     "  RETURNING 1)," \
     " circle AS (INSERT INTO notifications (user_id, channel, type, title, body, data)" \
     "  SELECT c.caregiver_id, ch, 'reminder.missed', 'Missed dose: ' || u.title," \
-    "   concat_ws(' ', COALESCE(p.first_name, 'Someone you care for'), 'has not confirmed'," \
+    "   concat_ws(' ', COALESCE(u.first_name, 'Someone you care for'), 'has not confirmed'," \
     "    u.title, 'due at', " TS("u.scheduled_for") ")," \
     "   jsonb_build_object('reminder_id', u.reminder_id, 'log_id', u.id," \
-    "    'patient_id', u.user_id, 'occurrence', " TS("u.scheduled_for") ")" \
-    "  FROM upd u JOIN care_circle_members c ON c.patient_id = u.user_id" \
-    "   AND c.status = 'accepted'" \
-    "  JOIN users p ON p.id = u.user_id" \
+    "    'patient_id', u.user_id, 'occurrence', " TS("u.scheduled_for") "," \
+    "    'cause', 'unanswered')" \
+    "  FROM upd u" CAREGIVERS_OF("u.user_id") \
     "  CROSS JOIN LATERAL unnest(u.channels) ch WHERE u.kind = 'missed'" \
     "  RETURNING 1)" \
     " SELECT (SELECT count(*) FROM upd)::text, (SELECT count(*) FROM mine)::text," \
@@ -233,6 +271,53 @@ static int fire_batch(pass_ctx *c)
     return n;
 }
 
+/* Within a batch, reminders with the same schedule text share one parse,
+ * and those that also share its bounds and due time share each next
+ * occurrence: 100,000 reminders of one rule cost libical one parse and one
+ * expansion per occurrence, not 100,000. */
+typedef struct {
+    apr_hash_t *parsed;   /* "zone\nrules" -> bl_schedule (NULL: does not parse) */
+    apr_hash_t *next;     /* "zone\nrules\nstarts\nends\nafter" -> time_t */
+} schedule_cache;
+
+static bl_schedule *cached_schedule(pass_ctx *c, schedule_cache *cache, const char *rules,
+                                    const char *tz, time_t starts, time_t ends,
+                                    const char **field)
+{
+    const char *key = apr_pstrcat(c->p, tz ? tz : "", "\n", rules ? rules : "", NULL);
+    bl_schedule **parsed = apr_hash_get(cache->parsed, key, APR_HASH_KEY_STRING);
+    const char *err = NULL;
+
+    if (!parsed) {
+        parsed = apr_palloc(c->p, sizeof(*parsed));
+        /* without bounds: they are each reminder's own */
+        *parsed = bl_schedule_load(c->p, rules, tz, 0, 0, field, &err);
+        apr_hash_set(cache->parsed, key, APR_HASH_KEY_STRING, parsed);
+    }
+    if (!*parsed) {
+        *field = "schedule";
+        return NULL;
+    }
+    return bl_schedule_with_bounds(c->p, *parsed, starts, ends);
+}
+
+static time_t cached_next(pass_ctx *c, schedule_cache *cache, const bl_schedule *sc,
+                          time_t after)
+{
+    const char *key = apr_psprintf(c->p, "%s\n%s\n%" APR_INT64_T_FMT "\n%" APR_INT64_T_FMT
+                                   "\n%" APR_INT64_T_FMT, bl_schedule_tzid(sc),
+                                   bl_schedule_rules(sc), (apr_int64_t)bl_schedule_starts(sc),
+                                   (apr_int64_t)bl_schedule_ends(sc), (apr_int64_t)after);
+    time_t *next = apr_hash_get(cache->next, key, APR_HASH_KEY_STRING);
+
+    if (!next) {
+        next = apr_palloc(c->p, sizeof(*next));
+        *next = bl_schedule_next(sc, after);
+        apr_hash_set(cache->next, key, APR_HASH_KEY_STRING, next);
+    }
+    return *next;
+}
+
 static int fire_batch_in(pass_ctx *c)
 {
     apr_array_header_t *occ_id = apr_array_make(c->p, 64, sizeof(char *));
@@ -241,7 +326,8 @@ static int fire_batch_in(pass_ctx *c)
     apr_array_header_t *nx_id = apr_array_make(c->p, 64, sizeof(char *));
     apr_array_header_t *nx_at = apr_array_make(c->p, 64, sizeof(char *));
     apr_array_header_t *nx_last = apr_array_make(c->p, 64, sizeof(char *));
-    const char *args[9];
+    schedule_cache cache = {apr_hash_make(c->p), apr_hash_make(c->p)};
+    const char *args[10], *claimed_ids;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row = NULL;
     apr_dbd_prepared_t *st;
@@ -258,26 +344,28 @@ static int fire_batch_in(pass_ctx *c)
     }
     while (apr_dbd_get_row(c->db->driver, c->p, res, &row, -1) == 0) {
         const char *id = column(c, row, 0), *ends = column(c, row, 4);
-        const char *field = NULL, *err = NULL;
-        bl_schedule *sc = bl_schedule_load(c->p, column(c, row, 1), column(c, row, 2),
-                                            (time_t)apr_atoi64(column(c, row, 3)),
-                                            ends ? (time_t)apr_atoi64(ends) : 0, &field, &err);
-        time_t at = (time_t)apr_atoi64(column(c, row, 5)), last = at;
+        const char *owner_active = column(c, row, 6), *field = NULL;
+        bl_schedule *sc = cached_schedule(c, &cache, column(c, row, 1), column(c, row, 2),
+                                          (time_t)apr_atoi64(column(c, row, 3)),
+                                          ends ? (time_t)apr_atoi64(ends) : 0, &field);
+        time_t at = (time_t)apr_atoi64(column(c, row, 5)), last = 0;
         int n;
 
         claimed++;
-        if (sc && at && at <= c->now && (long)(c->now - at) > c->max_lag)
-            c->max_lag = (long)(c->now - at);
         if (!sc)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
                          "reminder %s: stored schedule no longer parses (%s): not fired", id,
                          field);
+        else if (!owner_active || strcmp(owner_active, "1") != 0)
+            at = cached_next(c, &cache, sc, c->now);    /* on, silently */
+        else if (at && at <= c->now && (long)(c->now - at) > c->max_lag)
+            c->max_lag = (long)(c->now - at);
         for (n = 0; sc && at && at <= c->now && n < MAX_OCCURRENCES; n++) {
             PUSH(occ_id, id);
             PUSH(occ_at, reminder_epoch_text(c->p, at));
             PUSH(occ_st, c->now - at > catch_up ? "missed" : "fired");
             last = at;
-            at = bl_schedule_next(sc, at);
+            at = cached_next(c, &cache, sc, at);
         }
         PUSH(nx_id, id);
         PUSH(nx_at, reminder_epoch_text(c->p, sc ? at : 0));
@@ -287,19 +375,22 @@ static int fire_batch_in(pass_ctx *c)
         plain(c, "COMMIT");
         return 0;
     }
+    claimed_ids = array_literal(c->p, nx_id);
     args[0] = array_literal(c->p, occ_id);
     args[1] = array_literal(c->p, occ_at);
     args[2] = array_literal(c->p, occ_st);
-    args[3] = c->now_text;
-    args[4] = apr_itoa(c->p, c->conf->missed_after_min);
-    args[5] = array_literal(c->p, nx_id);
-    args[6] = array_literal(c->p, nx_at);
-    args[7] = array_literal(c->p, nx_last);
+    args[3] = claimed_ids;
+    args[4] = c->now_text;
+    args[5] = apr_itoa(c->p, c->conf->missed_after_min);
+    args[6] = claimed_ids;
+    args[7] = array_literal(c->p, nx_at);
+    args[8] = array_literal(c->p, nx_last);
+    args[9] = claimed_ids;
     if (!(st = statement(c, "reminder_fire"))) {
         plain(c, "ROLLBACK");
         return -1;
     }
-    rv = apr_dbd_pselect(c->db->driver, c->p, c->db->handle, &res, st, 1, 8, args);
+    rv = apr_dbd_pselect(c->db->driver, c->p, c->db->handle, &res, st, 1, 10, args);
     if (rv != 0 || plain(c, "COMMIT") != 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s, "reminder batch not fired: %s",
                      apr_dbd_error(c->db->driver, c->db->handle, rv));
@@ -332,6 +423,66 @@ static int nag_batch(pass_ctx *c)
     return handled;
 }
 
+/* Fires batches until one comes back short (or failed). */
+static void fire_due(pass_ctx *c)
+{
+    int i;
+
+    for (i = 0; i < MAX_BATCHES; i++) {
+        if (fire_batch(c) < c->conf->batch_size)
+            break;
+    }
+}
+
+/* A helper of a pass with many reminders due: batches of its own on a
+ * connection of its own, so the database works on two batches at once. */
+static void *APR_THREAD_FUNC fire_worker(apr_thread_t *thread, void *data)
+{
+    pass_ctx *c = data;
+
+    if ((c->db = bl_db_open(c->p, c->s)) != NULL) {
+        fire_due(c);
+        bl_db_close(c->s, c->db);
+    }
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+/* The first batch alone; when it was full, BeautifulReminderWorkers - 1
+ * helpers claim alongside (SKIP LOCKED keeps them apart). */
+static void fire_pass(pass_ctx *c)
+{
+    apr_thread_t *threads[8];
+    pass_ctx helpers[8];
+    int i, started = 0;
+
+    if (fire_batch(c) < c->conf->batch_size)
+        return;
+    for (i = 0; i < c->conf->workers - 1 && i < 8; i++) {
+        helpers[started] = *c;
+        helpers[started].max_lag = 0;
+        /* a pool with an allocator of its own: APR pools are one thread's */
+        if (apr_pool_create_unmanaged_ex(&helpers[started].p, NULL, NULL) != APR_SUCCESS)
+            break;
+        if (apr_thread_create(&threads[started], NULL, fire_worker, &helpers[started],
+                              helpers[started].p) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
+                         "reminder scheduler: no helper thread, firing alone");
+            apr_pool_destroy(helpers[started].p);
+            break;
+        }
+        started++;
+    }
+    fire_due(c);
+    for (i = 0; i < started; i++) {
+        apr_status_t rv;
+        apr_thread_join(&rv, threads[i]);
+        if (helpers[i].max_lag > c->max_lag)
+            c->max_lag = helpers[i].max_lag;
+        apr_pool_destroy(helpers[i].p);
+    }
+}
+
 void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool)
 {
     pass_ctx c;
@@ -345,10 +496,7 @@ void reminder_scheduler_task(server_rec *s, void *data, apr_pool_t *pool)
     c.now = BL_SEC(bl_server_now(s));
     c.now_text = bl_time_param(pool, apr_time_from_sec(c.now));
     c.max_lag = 0;
-    for (i = 0; i < MAX_BATCHES; i++) {
-        if ((n = fire_batch(&c)) < c.conf->batch_size)
-            break;
-    }
+    fire_pass(&c);
     for (i = 0; i < MAX_BATCHES; i++) {
         apr_pool_t *batch_pool;
         if (apr_pool_create(&batch_pool, pool) != APR_SUCCESS)

@@ -177,6 +177,26 @@ START_TEST(count_and_long_past_start)
 }
 END_TEST
 
+START_TEST(shared_parse_with_other_bounds)
+{
+    bl_schedule *sc = must_parse("FREQ=DAILY;INTERVAL=2;BYHOUR=9;BYMINUTE=0;BYSECOND=0", "UTC",
+                                 "2026-12-01T00:00:00Z");
+    bl_schedule *later = bl_schedule_with_bounds(pool, sc, utc("2026-12-02T00:00:00Z"),
+                                                 utc("2026-12-05T00:00:00Z"));
+
+    /* the same rule, counted from the other start and stopped at its end */
+    ck_assert_str_eq(text(bl_schedule_next(later, utc("2026-12-01T00:00:00Z"))),
+                     "2026-12-02T09:00:00Z");
+    ck_assert_str_eq(text(bl_schedule_next(later, utc("2026-12-02T09:00:00Z"))),
+                     "2026-12-04T09:00:00Z");
+    ck_assert_int_eq(bl_schedule_next(later, utc("2026-12-04T09:00:00Z")), 0);
+    /* the original keeps its own bounds */
+    ck_assert_str_eq(text(bl_schedule_next(sc, utc("2026-12-01T00:00:00Z"))),
+                     "2026-12-01T09:00:00Z");
+    ck_assert_str_eq(bl_schedule_rules(later), bl_schedule_rules(sc));
+}
+END_TEST
+
 START_TEST(vtimezone_named_by_iana)
 {
     bl_schedule *sc = must_parse("FREQ=DAILY", "America/New_York", "2026-12-01T00:00:00Z");
@@ -202,6 +222,7 @@ static Suite *unit_suite(void)
     tcase_add_test(tc, refusals_name_the_field);
     tcase_add_test(tc, costly_rules_refused);
     tcase_add_test(tc, count_and_long_past_start);
+    tcase_add_test(tc, shared_parse_with_other_bounds);
     tcase_add_test(tc, vtimezone_named_by_iana);
     suite_add_tcase(s, tc);
     return s;
