@@ -3,7 +3,9 @@
 # live streams). A message reaches the other participant's stream within a
 # second; edits, tombstones and read markers follow; a client that comes
 # back with Last-Event-ID gets what it missed, in order; a participant
-# with the stream open is not notified; a stranger gets 404.
+# with the stream open is not notified, and counts as connected only until
+# their stream's access token runs out (what a child that died with the
+# stream open leaves behind stops counting then); a stranger gets 404.
 use strict;
 use warnings;
 use FindBin;
@@ -49,6 +51,15 @@ is $e1 && bl_json($e1->{data})->{body}, 'Are you there?', '... with its body';
 like $e1 && $e1->{id}, qr/^\d+$/, '... and an event id';
 is scalar(cm_outbox($bob->{id}, 'chat.message')), 0, 'connected: no notification';
 
+# Bob's presence: one member for his stream, good until his token's expiry
+# (cm_users mints tokens for an hour) and a little more.
+my %presence = bl_redis(ZRANGE => "bl:chat:online:$cid", 0, -1, "WITHSCORES");
+my @bob_members = grep { index($_, "$bob->{id}:") == 0 } keys %presence;
+is scalar(@bob_members), 1, "Bob's open stream counts him as connected";
+my $left = @bob_members ? $presence{$bob_members[0]} - time : 0;
+ok $left > 3600 - 60 && $left < 3600 + 120,
+    sprintf("... until about his token's expiry (%d s from now)", $left);
+
 cm_req($alice, PUT => "/chat/messages/$m1->{id}", json => { body => 'Are you there, Bob?' });
 my ($e2) = sse_events($bs, 1, 5);
 is $e2 && $e2->{event}, 'message.edited', 'an edit: message.edited';
@@ -64,6 +75,8 @@ is $e3 && bl_json($e3->{data})->{id}, $mb->{id}, "Bob's own message reaches his 
 # Bob goes away; three things happen meanwhile.
 sse_close($bs);
 sleep 0.7;
+is bl_redis(ZSCORE => "bl:chat:online:$cid", $bob_members[0] // 'none'), '',
+    "his stream's end takes his presence away";
 ($res) = cm_req($alice, POST => "/chat/conversations/$cid/read", json => { up_to => $mb->{id} });
 is $res->code, 200, 'Alice reads up to it';
 ($res, $data) = cm_req($alice, POST => "/chat/conversations/$cid/messages",
@@ -93,5 +106,26 @@ sse_close($back);
 my $bad = sse_open(token => $bob->{token}, path => $path, last_id => 'yesterday');
 is $bad->{status}, 400, 'a Last-Event-ID that is no event id: 400';
 sse_close($bad);
+
+# Presence a child left behind when it died with Carol's stream open: it
+# counts until its time, then no more.
+cm_member($circle->{id}, $carol);
+($res, $data) = cm_req($alice, POST => '/chat/conversations',
+                       json => { kind => 'direct', user_id => $carol->{id} });
+my $ccid = $data->{data}{id};
+my $ckey = "bl:chat:online:$ccid";
+my $stale = "$carol->{id}:00000000deadbeef";
+bl_redis(ZADD => $ckey, int(time) + 600, $stale);
+cm_req($alice, POST => "/chat/conversations/$ccid/messages", json => { body => 'One' });
+is scalar(cm_outbox($carol->{id}, 'chat.message')), 0,
+    "a dead child's presence, still within its token's time: counted as connected";
+bl_redis(ZADD => $ckey, int(time) - 5, $stale);
+cm_req($alice, POST => "/chat/conversations/$ccid/messages", json => { body => 'Two' });
+is scalar(cm_outbox($carol->{id}, 'chat.message')), 2,
+    '... past its time: not connected, notified (push and in-app)';
+my $cs = sse_open(token => $carol->{token}, path => "/api/v1/chat/conversations/$ccid/events");
+is $cs->{status}, 200, "Carol's stream: 200";
+is bl_redis(ZSCORE => $ckey, $stale), '', '... and the next stream drops the stale member';
+sse_close($cs);
 
 done_testing();

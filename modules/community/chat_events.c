@@ -5,8 +5,16 @@
  * Event ids are the conversation's event numbers (chat_events.seq), so a
  * client reconnecting with Last-Event-ID is sent what it missed from the
  * database. While a participant has a stream open on a conversation they
- * count as connected there, and new messages do not notify them. */
+ * count as connected there, and new messages do not notify them.
+ *
+ * Presence is a sorted set per conversation: one member per open stream
+ * ("<user id>:<random>"), scored with the time the stream must end by —
+ * core ends a stream when the caller's access token expires — plus a
+ * grace. A stream that ends removes its member; one whose child died
+ * stops counting at that time, read by score, so at most one access-token
+ * lifetime after the child went, at no cost to any other request. */
 #include "chat_video.h"
+#include "hmac.h"
 
 #include <http_log.h>
 #include <http_protocol.h>
@@ -17,9 +25,9 @@
 #define SQL_CAN_LISTEN "chat_events_can_listen"
 #define SQL_RESUME "chat_events_resume"
 #define RESUME_MAX "500"
-/* How long a presence entry outlives a child that died with the stream
- * open (no DECR ran). */
-#define PRESENCE_TTL "21600"
+/* Seconds a stream's presence outlasts its access token: the stream ends
+ * within about a second of it, then removes its member. */
+#define PRESENCE_GRACE 30
 
 static const bl_statement event_statements[] = {
     /* conversation, me */
@@ -60,40 +68,63 @@ void chat_publish(request_rec *r, const char *conversation_id, const char *seq,
 
 const char *chat_connected_users(request_rec *r, const char *conversation_id)
 {
-    const char *argv[2] = {"HGETALL", presence_key(r->pool, conversation_id)};
-    redisReply *reply = bl_redis_command(r, 2, argv, NULL);
+    const char *argv[4] = {"ZRANGEBYSCORE", presence_key(r->pool, conversation_id),
+                           apr_psprintf(r->pool, "%" APR_TIME_T_FMT,
+                                        apr_time_sec(apr_time_now())), "+inf"};
+    redisReply *reply = bl_redis_command(r, 4, argv, NULL);
     const char *list = "";
     size_t i;
 
     /* Redis away: nobody counts as connected, so everyone is notified. */
     if (!reply || reply->type != REDIS_REPLY_ARRAY)
         return "{}";
-    for (i = 0; i + 1 < reply->elements; i += 2) {
-        const redisReply *field = reply->element[i], *count = reply->element[i + 1];
+    for (i = 0; i < reply->elements; i++) {
+        const redisReply *member = reply->element[i];
 
-        if (field->type == REDIS_REPLY_STRING && count->type == REDIS_REPLY_STRING &&
-            atol(count->str) > 0 && field->len == 36)
-            list = apr_pstrcat(r->pool, list, *list ? "," : "", field->str, NULL);
+        if (member->type == REDIS_REPLY_STRING && member->len > 36 && member->str[36] == ':')
+            list = apr_pstrcat(r->pool, list, *list ? "," : "",
+                               apr_pstrndup(r->pool, member->str, 36), NULL);
     }
     return apr_pstrcat(r->pool, "{", list, "}", NULL);
 }
 
-/* Counts this stream in (delta 1) or out (-1) of the participant's
- * presence on the conversation. */
-static void presence(request_rec *r, const char *conversation_id, const char *user_id,
-                     int delta)
+/* Counts this stream in the participant's presence on the conversation
+ * until user's access token expires; returns its member, for
+ * presence_leave, or NULL when Redis is away (then nobody counts as
+ * connected). Members past their time are dropped on the way. */
+static const char *presence_join(request_rec *r, const char *conversation_id,
+                                 const bl_user *user)
 {
     const char *key = presence_key(r->pool, conversation_id);
-    const char *incr[4] = {"HINCRBY", key, user_id, delta > 0 ? "1" : "-1"};
-    const char *expire[3] = {"EXPIRE", key, PRESENCE_TTL};
-    redisReply *reply = bl_redis_command(r, 4, incr, NULL);
+    apr_time_t now = apr_time_sec(apr_time_now());
+    apr_time_t until = apr_time_sec(user->expires) + PRESENCE_GRACE;
+    unsigned char nonce[8];
+    const char *member, *add[4], *prune[4], *expire[3];
+    redisReply *reply;
 
-    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer <= 0) {
-        const char *del[3] = {"HDEL", key, user_id};
-        bl_redis_command(r, 3, del, NULL);
-    }
-    if (delta > 0)
-        bl_redis_command(r, 3, expire, NULL);
+    if (apr_generate_random_bytes(nonce, sizeof nonce) != APR_SUCCESS)
+        return NULL;
+    member = apr_pstrcat(r->pool, user->id, ":", bl_hex(r->pool, nonce, sizeof nonce), NULL);
+    add[0] = "ZADD", add[1] = key;
+    add[2] = apr_psprintf(r->pool, "%" APR_TIME_T_FMT, until), add[3] = member;
+    if (!(reply = bl_redis_command(r, 4, add, NULL)) || reply->type == REDIS_REPLY_ERROR)
+        return NULL;
+    prune[0] = "ZREMRANGEBYSCORE", prune[1] = key, prune[2] = "-inf";
+    prune[3] = apr_psprintf(r->pool, "(%" APR_TIME_T_FMT, now);
+    bl_redis_command(r, 4, prune, NULL);
+    /* The set goes once its last member could count: no token lives longer. */
+    expire[0] = "EXPIRE", expire[1] = key;
+    expire[2] = apr_itoa(r->pool, bl_access_token_ttl(r) + PRESENCE_GRACE);
+    bl_redis_command(r, 3, expire, NULL);
+    return member;
+}
+
+static void presence_leave(request_rec *r, const char *conversation_id, const char *member)
+{
+    const char *argv[3] = {"ZREM", presence_key(r->pool, conversation_id), member};
+
+    if (member)
+        bl_redis_command(r, 3, argv, NULL);
 }
 
 typedef struct {
@@ -142,7 +173,7 @@ static int chat_events(request_rec *r, apr_table_t *params)
 {
     static const char *const allowed[] = {"last_event_id", NULL};
     const bl_user *user = cv_user(r);
-    const char *id = apr_table_get(params, "id"), *args[2], *one;
+    const char *id = apr_table_get(params, "id"), *args[2], *one, *member;
     apr_table_t *q;
     resume_ctx *ctx;
     ap_dbd_t *db;
@@ -161,9 +192,9 @@ static int chat_events(request_rec *r, apr_table_t *params)
 
     ctx = apr_pcalloc(r->pool, sizeof *ctx);
     ctx->conversation_id = id;
-    presence(r, id, user->id, 1);
+    member = presence_join(r, id, user);
     rv = bl_stream_serve(r, channel_of(r->pool, id), chat_resume, ctx);
-    presence(r, id, user->id, -1);
+    presence_leave(r, id, member);
     return rv;
 }
 

@@ -28,29 +28,39 @@
 #define SQL_EDIT "chat_message_edit"
 #define SQL_DELETE "chat_message_delete"
 
-/* A page of messages, newest first, walked by (created_at, id). The
- * bounds are plain parameters so the index (conversation_id, created_at
- * DESC, id DESC) serves the cursor. limit is passed four times. */
+/* A page of messages, newest first, walked by (created_at, id) on the
+ * index (conversation_id, created_at DESC, id DESC), in one pass: the
+ * participant check is the outer row (no row: not mine), the page is
+ * aggregated once. The scan's LIMIT is a constant (MAX_LIMIT + 1) and the
+ * page size only a filter, so PostgreSQL settles on one generic plan after
+ * five executions instead of planning the month partitions every time; a
+ * cursor also bounds created_at, so that plan still prunes the partitions
+ * newer than the cursor when it runs. Parameters, in order: limit x3,
+ * conversation, the cursor's (microseconds x2, id) when there is one,
+ * limit, conversation, me. */
 #define PAGE_SQL(cursor_cond) \
-    "WITH ok AS (SELECT 1 FROM chat_participants WHERE conversation_id = %s::uuid " \
-    "  AND user_id = %s::uuid), " \
-    "page AS (SELECT m.*, row_number() OVER (ORDER BY m.created_at DESC, m.id DESC) AS rn " \
-    "  FROM chat_messages m WHERE EXISTS (SELECT 1 FROM ok) AND m.conversation_id = %s::uuid " \
-    cursor_cond \
-    "  ORDER BY m.created_at DESC, m.id DESC LIMIT %s::int + 1) " \
-    "SELECT json_build_object('items', coalesce((SELECT json_agg(" CV_MESSAGE("p") \
-    "  ORDER BY p.rn) FROM page p WHERE p.rn <= %s::int), '[]'::json), " \
-    " 'next_cursor', (SELECT " CV_CURSOR("p") " FROM page p WHERE p.rn = %s::int " \
-    "  AND EXISTS (SELECT 1 FROM page q WHERE q.rn > %s::int)))::text FROM ok"
+    "SELECT (SELECT json_build_object(" \
+    "  'items', coalesce(json_agg(" CV_MESSAGE("p") " ORDER BY p.rn) " \
+    "    FILTER (WHERE p.rn <= %s::int), '[]'::json), " \
+    "  'next_cursor', CASE WHEN count(*) > %s::int " \
+    "    THEN min(" CV_CURSOR("p") ") FILTER (WHERE p.rn = %s::int) END) " \
+    "  FROM (SELECT m.*, row_number() OVER (ORDER BY m.created_at DESC, m.id DESC) AS rn " \
+    "    FROM chat_messages m WHERE m.conversation_id = %s::uuid " cursor_cond \
+    "    ORDER BY m.created_at DESC, m.id DESC LIMIT " PAGE_SCAN_ROWS ") p " \
+    "  WHERE p.rn <= %s::int + 1)::text " \
+    "FROM chat_participants WHERE conversation_id = %s::uuid AND user_id = %s::uuid"
+#define CURSOR_TIME "(timestamptz 'epoch' + %s::bigint * interval '1 microsecond')"
+#define STRINGIFY(x) #x
+#define NUMBER_TEXT(x) STRINGIFY(x)
+/* A full page and the one row that tells whether there is a next. */
+#define PAGE_SCAN_ROWS NUMBER_TEXT(MAX_LIMIT) " + 1"
 
 /* The event number and, for edits and deletes, the message's state. */
 static const bl_statement message_statements[] = {
-    /* conversation, me, conversation, limit x4 */
     {SQL_PAGE, PAGE_SQL("")},
-    /* conversation, me, conversation, cursor microseconds, cursor id, limit x4 */
     {SQL_PAGE_BEFORE,
-     PAGE_SQL("  AND (m.created_at, m.id) < (timestamptz 'epoch' + %s::bigint * "
-              "interval '1 microsecond', %s::uuid) ")},
+     PAGE_SQL("    AND m.created_at <= " CURSOR_TIME " "
+              "    AND (m.created_at, m.id) < (" CURSOR_TIME ", %s::uuid) ")},
     /* conversation, me: locks the conversation, bumps its event number */
     {SQL_SEND_LOCK,
      "UPDATE chat_conversations c SET event_seq = c.event_seq + 1, last_message_at = now() "
@@ -185,7 +195,8 @@ static int chat_list_messages(request_rec *r, apr_table_t *params)
 {
     static const char *const allowed[] = {"before", "limit", NULL};
     const bl_user *user = cv_user(r);
-    const char *id = apr_table_get(params, "id"), *before, *args[9], *json, *micros, *cid;
+    const char *id = apr_table_get(params, "id"), *before, *args[10], *json, *micros, *cid;
+    const char *limit_text;
     apr_table_t *q;
     ap_dbd_t *db;
     int limit, n = 0;
@@ -198,15 +209,18 @@ static int chat_list_messages(request_rec *r, apr_table_t *params)
         return OK;
     if (!(db = cv_db(r)))
         return OK;
-    args[n++] = id;
-    args[n++] = user->id;
+    limit_text = apr_itoa(r->pool, limit);
+    for (int i = 0; i < 3; i++)
+        args[n++] = limit_text;
     args[n++] = id;
     if (before) {
         args[n++] = micros;
+        args[n++] = micros;
         args[n++] = cid;
     }
-    for (int i = 0; i < 4; i++)
-        args[n++] = apr_itoa(r->pool, limit);
+    args[n++] = limit_text;
+    args[n++] = id;
+    args[n++] = user->id;
     if (bl_db_value(r, db, before ? SQL_PAGE_BEFORE : SQL_PAGE, n, args, &json) != APR_SUCCESS)
         return OK;
     if (!json)

@@ -109,6 +109,11 @@ bl_build() {
         bl_log "configure in $build${flags:+ ($flags)}"
         # shellcheck disable=SC2086
         (cd "$build" && "$src/configure" -q $flags) || return 1
+        # The flags change what the objects hold (the test clock), not
+        # their inputs: make would keep the old ones.
+        if [ -f "$build/.bl-configure-flags" ] && [ "$had" != "$flags" ]; then
+            make -C "$build" -s clean >/dev/null || return 1
+        fi
         printf '%s' "$flags" >"$build/.bl-configure-flags"
     fi
     bl_log "make -j2 in $build"
