@@ -9,13 +9,13 @@
  * An anonymous post names no author to members; moderators and admins see
  * who wrote it, and each such view is audited. */
 #include "community_private.h"
+#include "feed_cursor.h"
 #include "json.h"
 #include "uuid.h"
 #include "validate.h"
 
 #include <apr_strings.h>
 
-#include <ctype.h>
 #include <string.h>
 
 #define SQL_FEED       "community_feed"
@@ -186,24 +186,6 @@ static const char *flat_text(json_object *o, const char *field)
     return json_object_object_get_ex(o, field, &v) && v ? json_object_get_string(v) : NULL;
 }
 
-/* Parses "<t|f>_<digits>_<uuid>" into its three SQL arguments. */
-static int parse_cursor(request_rec *r, const char *c, const char **pinned, const char **us,
-                        const char **id)
-{
-    const char *p = c + 2, *d;
-
-    if ((c[0] != 't' && c[0] != 'f') || c[1] != '_')
-        return -1;
-    for (d = p; isdigit((unsigned char)*d); d++)
-        ;
-    if (d == p || d - p > 18 || *d != '_' || !bl_valid_uuid(d + 1))
-        return -1;
-    *pinned = c[0] == 't' ? "true" : "false";
-    *us = apr_pstrmemdup(r->pool, p, (apr_size_t)(d - p));
-    *id = d + 1;
-    return 0;
-}
-
 /* Audits that the caller saw who wrote anonymous posts (ids_json: the
  * post ids). Returns 0, or -1 after answering 503: nothing is revealed
  * without its audit row. */
@@ -267,9 +249,14 @@ static int posts_feed(request_rec *r, apr_table_t *params)
                                         "question, story, resource");
     args[6] = args[7] = args[8] = NULL;
     if ((before = apr_table_get(q, "before"))) {
-        if (parse_cursor(r, before, &args[6], &args[7], &args[8]) != 0)
+        community_feed_cursor cursor;
+
+        if (community_feed_cursor_parse(r->pool, before, &cursor) != 0)
             return bl_send_validation_error(r, "before",
                                             "before must be a cursor from meta.next_cursor");
+        args[6] = cursor.pinned;
+        args[7] = cursor.microseconds;
+        args[8] = cursor.id;
         if (page != 1)
             return bl_send_validation_error(r, "page", "give page or before, not both");
     }
