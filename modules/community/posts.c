@@ -64,8 +64,8 @@ static const bl_statement statements[] = {
      * Filters are repeated rather than read from a CTE so that they reach
      * the index scan as parameters (LATERAL: one index scan of the feed
      * index, in order, stopped at the limit).
-     * Returns can_see, can_read, total, posts, next cursor, and the ids of
-     * anonymous posts whose author this view reveals. */
+     * Returns can_see, can_read, total, posts, next cursor, the ids of
+     * anonymous posts whose author this view reveals, community id, privacy. */
     {SQL_FEED,
      "WITH " CM_ARGS_COMMUNITY ", " CM_ACCESS " "
      "SELECT acc.can_see, acc.can_read, "
@@ -78,7 +78,7 @@ static const bl_statement statements[] = {
      "(SELECT count(*) FROM community_posts h WHERE h.community_id = acc.id "
      " AND h.hidden_at IS NOT NULL AND h.deleted_at IS NULL) END END, "
      "coalesce(x.posts, '[]'::json), CASE WHEN x.n = %s::int THEN x.last_cursor END, "
-     "x.revealed, acc.id "
+     "x.revealed, acc.id, acc.privacy "
      "FROM acc CROSS JOIN a CROSS JOIN LATERAL (SELECT json_agg("
      POST_JSON("pg", "acc.can_moderate", "a.viewer")
      " ORDER BY pg.is_pinned DESC, pg.created_at DESC, pg.id DESC) AS posts, count(*) AS n, "
@@ -116,7 +116,7 @@ static const bl_statement statements[] = {
      "FROM a JOIN community_posts p ON p.id = a.pid AND p.deleted_at IS NULL "
      "JOIN communities c ON c.id = p.community_id "
      "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
-     "WHERE (c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin')) "
+     "WHERE " CM_READS("c", "m") ") "
      "SELECT " POST_JSON("x", "x.can_mod", "a.viewer") ", "
      "x.is_anonymous AND x.can_mod AND x.author_id IS DISTINCT FROM a.viewer "
      "FROM a CROSS JOIN x LEFT JOIN users u ON u.id = x.author_id "
@@ -266,9 +266,8 @@ static int posts_feed(request_rec *r, apr_table_t *params)
     row = community_first_row(r, db, res);
     if (!row || !community_is_true(bl_db_get(r, db, row, 0)))
         return community_not_found(r, "community");
-    if (!community_is_true(bl_db_get(r, db, row, 1)))
-        return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN,
-                             "only members read this community", NULL);
+    if (!community_is_true(bl_db_get(r, db, row, 1)))    /* public and unread: banned */
+        return community_refuse_read(r, strcmp(bl_db_get(r, db, row, 7), "public") == 0);
     revealed = bl_db_get(r, db, row, 5);
     if (revealed && audit_reveal(r, db, "community", bl_db_get(r, db, row, 6),
                                  apr_pstrcat(r->pool, "{\"post_ids\":", revealed, "}",

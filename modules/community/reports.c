@@ -40,8 +40,6 @@ static const char *const actions[] = {"dismiss", "remove", "warn_author", NULL};
     " WHERE s.community_id = " cid " AND s.user_id = a.viewer " \
     " AND s.role IN ('moderator', 'owner')))"
 
-/* A reader of the item's community (c, m, a in scope). */
-#define READS "(c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin')"
 
 /* An item of the queue (g: grouped open reports) with its reports. */
 #define ITEM_JSON \
@@ -71,7 +69,7 @@ static const bl_statement statements[] = {
      "JOIN community_posts p ON p.id = a.pid AND p.deleted_at IS NULL "
      "JOIN communities c ON c.id = p.community_id "
      "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
-     "WHERE " READS},
+     "WHERE " CM_READS("c", "m")},
     {SQL_REPORT_COMMENT,
      "INSERT INTO content_reports (id, community_id, comment_id, reporter_id, reason, details) "
      "SELECT a.id, c.id, k.id, a.viewer, a.reason, a.details "
@@ -81,7 +79,7 @@ static const bl_statement statements[] = {
      "JOIN community_posts p ON p.id = k.post_id AND p.deleted_at IS NULL "
      "JOIN communities c ON c.id = p.community_id "
      "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
-     "WHERE " READS},
+     "WHERE " CM_READS("c", "m")},
     /* item, threshold: hides the item once its open reports reach it. */
     {SQL_HIDE_POST,
      "UPDATE community_posts p SET hidden_at = now() "
