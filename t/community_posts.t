@@ -178,6 +178,16 @@ is $audits->($mod->{id}), 2, 'audited too';
 ($res, $data) = cm_req($admin, GET => "/posts/$anon");
 is $data->{data}{author}{id}, $member->{id}, 'an admin sees the author';
 
+# The feed's posts (community_feed_page, migration 0012) are the posts
+# GET /posts/:id shows, for the author, a member and a moderator alike.
+for my $viewer ([$member, 'the author'], [$member2, 'a member'], [$mod, 'a moderator']) {
+    my ($u, $who) = @$viewer;
+    my ($r1, $one) = cm_req($u, GET => "/posts/$anon");
+    my ($r2, $page) = cm_req($u, GET => "/communities/$pub->{id}/posts", query => { per_page => 100 });
+    my ($same) = grep { $_->{id} eq $anon } @{ $page->{data} };
+    is_deeply $same, $one->{data}, "the anonymous post in the feed is GET /posts/:id's, for $who";
+}
+
 # ---------------------------------------------------------------- likes
 my @likers = cm_users(50);
 bl_psql(q{INSERT INTO community_members (community_id, user_id)
