@@ -92,7 +92,18 @@ my $cursor = $data->{meta}{next_cursor};
 ok $cursor, 'a full page gives a cursor';
 ($res, $data) = cm_req($member, GET => "/communities/$pub->{id}/posts", query => { per_page => 2, before => $cursor });
 is_deeply [map { $_->{id} } @{ $data->{data} }], [@ids[2, 1]], 'the cursor gives the next two';
+# The widest cursor the parser takes (18 digits, far past PostgreSQL's
+# last timestamp minus a margin) reads from the top; the oldest reads nothing.
+($res, $data) = cm_req($member, GET => "/communities/$pub->{id}/posts",
+                       query => { per_page => 2, before => "t_999999999999999999_$ids[0]" });
+is $res->code, 200, 'an 18-digit cursor: 200';
+is scalar @{ $data->{data} }, 2, 'from the top of the feed';
+($res, $data) = cm_req($member, GET => "/communities/$pub->{id}/posts",
+                       query => { before => 'f_0_00000000-0000-0000-0000-000000000000' });
+is_deeply [$res->code, scalar @{ $data->{data} }, $data->{meta}{next_cursor}], [200, 0, undef],
+          'a cursor before every post: an empty last page';
 for my $q ({ before => 'x' }, { before => "t_1_$ids[0]x" }, { before => $cursor, page => 2 },
+           { before => "f_1000000000000000000_$ids[0]" }, { before => "f_-1_$ids[0]" },
            { post_type => 'poll' }, { hide_content_warnings => 'yes' }, { order => 'old' }) {
     ($res, $data) = cm_req($member, GET => "/communities/$pub->{id}/posts", query => $q);
     is $res->code, 400, 'bad feed query ' . join('=', %$q) . ': 400';
@@ -166,6 +177,16 @@ is $in_feed->{author}{id}, $member->{id}, 'in the feed too';
 is $audits->($mod->{id}), 2, 'audited too';
 ($res, $data) = cm_req($admin, GET => "/posts/$anon");
 is $data->{data}{author}{id}, $member->{id}, 'an admin sees the author';
+
+# The feed's posts (community_feed_page, migration 0012) are the posts
+# GET /posts/:id shows, for the author, a member and a moderator alike.
+for my $viewer ([$member, 'the author'], [$member2, 'a member'], [$mod, 'a moderator']) {
+    my ($u, $who) = @$viewer;
+    my ($r1, $one) = cm_req($u, GET => "/posts/$anon");
+    my ($r2, $page) = cm_req($u, GET => "/communities/$pub->{id}/posts", query => { per_page => 100 });
+    my ($same) = grep { $_->{id} eq $anon } @{ $page->{data} };
+    is_deeply $same, $one->{data}, "the anonymous post in the feed is GET /posts/:id's, for $who";
+}
 
 # ---------------------------------------------------------------- likes
 my @likers = cm_users(50);

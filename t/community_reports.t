@@ -188,11 +188,39 @@ is $res->code, 200, 'the admin queue';
 my %items = map { $_->{item_id} => $_ } @{ $data->{data} };
 ok $items{$hp} && $items{$cm}, 'every community, hidden included';
 is $items{$cm}{item_type}, 'comment', 'comments too';
+my $log_mark = bl_error_log_mark();
+my $warning_note = 'Be kind to the others, note ' . bl_uuid();
 ($res, $data) = cm_req($admin, POST => "/admin/reports/$items{$cm}{reports}[0]{id}/resolve",
-                       json => { action => 'warn_author', note => 'be kind' });
+                       json => { action => 'warn_author', note => $warning_note });
 is $res->code, 200, 'an admin decides';
 is $data->{data}{item_type}, 'comment', 'on the comment';
 ok bl_psql_value(q{SELECT hidden_at IS NULL FROM post_comments WHERE id = $1}, $cm), 'the comment shows again';
+my @warned = bl_psql(q{SELECT user_id, channel::text, title, body, data->>'comment_id', data->>'post_id'
+                       FROM notifications WHERE type = 'community.author_warned'
+                       AND data->>'comment_id' = $1}, $cm);
+is scalar(@warned), 1, 'warn_author: one notification in the outbox';
+is $warned[0][0], $author->{id}, 'to the author of the comment';
+is $warned[0][1], 'in_app', 'in the app';
+like $warned[0][2], qr/warned you about your comment/, 'saying what was warned about';
+like $warned[0][3], qr/\Q$warning_note\E/, 'with the moderator\'s note';
+is_deeply [@{ $warned[0] }[4, 5]], [$cm, $p3], 'naming the comment and its post';
+is scalar(cm_outbox($author->{id}, 'community.post_removed')), 1, 'and no removal notice';
+unlike bl_error_log_since($log_mark), qr/\Q$warning_note\E/, 'the note is not in the error log';
+
+# warn_author on a post, by its community's moderator
+my $p4 = new_post($pub, 'A borderline post');
+($res) = cm_req($_, POST => "/posts/$p4/report", json => { reason => 'other' }) for @reporters[0 .. 1];
+($res, $data) = cm_req($mod, GET => "/communities/$pub->{id}/reports");
+($item) = grep { $_->{item_id} eq $p4 } @{ $data->{data} };
+($res) = cm_req($mod, POST => "/communities/$pub->{id}/reports/$item->{reports}[0]{id}/resolve",
+                json => { action => 'warn_author' });
+is $res->code, 200, 'a moderator warns the author of a post';
+@warned = cm_outbox($author->{id}, 'community.author_warned');
+my ($on_post) = grep { ($_->{data}{post_id} // '') eq $p4 } @warned;
+ok $on_post && !exists $on_post->{data}{comment_id}, 'the author is told, about the post';
+ok bl_psql_value(q{SELECT deleted_at IS NULL AND hidden_at IS NULL FROM community_posts WHERE id = $1}, $p4),
+   'the warned post stays';
+is scalar(cm_outbox($reporters[0]{id}, 'community.author_warned')), 0, 'reporters are not told';
 ($res) = cm_req($mod, POST => "/admin/reports/$items{$hp}{reports}[0]{id}/resolve", json => { action => 'dismiss' });
 is $res->code, 403, 'a moderator cannot use the admin route';
 

@@ -68,7 +68,7 @@
     "FROM a JOIN community_posts p ON p.id = a.pid AND p.deleted_at IS NULL " \
     "JOIN communities c ON c.id = p.community_id " \
     "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer " \
-    "WHERE (c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin') " \
+    "WHERE " CM_READS("c", "m") " " \
     "AND (p.hidden_at IS NULL OR m.role IN ('moderator', 'owner') OR a.vrole = 'admin'))"
 
 static const bl_statement statements[] = {
@@ -128,7 +128,7 @@ static const bl_statement statements[] = {
      "JOIN community_posts p ON p.id = k.post_id AND p.deleted_at IS NULL "
      "JOIN communities c ON c.id = p.community_id "
      "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
-     "WHERE (c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin') "
+     "WHERE " CM_READS("c", "m") " "
      "AND ((p.hidden_at IS NULL AND k.hidden_at IS NULL) "
      " OR m.role IN ('moderator', 'owner') OR a.vrole = 'admin')"},
     /* content, comment, viewer: the author, still a member. */

@@ -41,7 +41,7 @@ static const bl_statement common_statements[] = {
      "JOIN community_posts p ON p.id = a.pid AND p.deleted_at IS NULL "
      "JOIN communities c ON c.id = p.community_id "
      "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
-     "WHERE (c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin') "
+     "WHERE " CM_READS("c", "m") " "
      "AND (p.hidden_at IS NULL OR m.role IN ('moderator', 'owner') OR a.vrole = 'admin')"},
     {SQL_STAFF,
      "SELECT user_id FROM community_members WHERE community_id = %s::uuid "
@@ -135,12 +135,18 @@ int community_post_lookup(request_rec *r, ap_dbd_t *db, const char *id, post_acc
     return 0;
 }
 
+int community_refuse_read(request_rec *r, int banned)
+{
+    return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN,
+                         banned ? "you are banned from this community"
+                                : "only members read this community", NULL);
+}
+
 int community_require_read(request_rec *r, const community_access *acc)
 {
     if (acc->can_read)
         return 0;
-    return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN,
-                         "only members read this community", NULL), -1;
+    return community_refuse_read(r, acc->banned), -1;
 }
 
 int community_require_member(request_rec *r, const community_access *acc)

@@ -68,6 +68,18 @@ extern const community_part community_common_part, communities_part,
 #define CM_ARGS_COMMUNITY \
     "a AS (SELECT %s::uuid AS cid, %s::text AS slug, %s::uuid AS viewer, %s::text AS vrole)"
 
+/* The one read rule of every statement: the viewer (a.viewer, a.vrole)
+ * reads the content of community c (m: their membership row, LEFT JOINed)
+ * when it is public and has not banned them, when they are a member, or
+ * when they are an admin. A banned user is never a member (a ban removes
+ * the membership, and joining, approval and invitation refuse them), so a
+ * ban shuts them out of a public community as its privacy shuts out a
+ * non-member of a private one. */
+#define CM_READS(c, m) \
+    "((" c ".privacy = 'public' AND NOT EXISTS (SELECT 1 FROM community_bans rb " \
+    " WHERE rb.community_id = " c ".id AND rb.user_id = a.viewer)) " \
+    " OR " m ".role IS NOT NULL OR a.vrole = 'admin')"
+
 /* The viewer's standing in community c (joined with a): my_role (NULL for
  * a non-member), is_admin, can_see (not hidden from them), can_read,
  * can_moderate. */
@@ -76,7 +88,7 @@ extern const community_part community_common_part, communities_part,
     "(c.privacy <> 'hidden' OR m.role IS NOT NULL OR a.vrole = 'admin' " \
     " OR EXISTS (SELECT 1 FROM community_invitations i WHERE i.community_id = c.id " \
     "  AND i.user_id = a.viewer)) AS can_see, " \
-    "(c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin') AS can_read, " \
+    CM_READS("c", "m") " AS can_read, " \
     "(m.role IN ('moderator', 'owner') OR a.vrole = 'admin') AS can_moderate " \
     "FROM a JOIN communities c ON (c.id = a.cid OR c.slug = a.slug) " \
     "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer)"
@@ -105,8 +117,11 @@ int community_lookup(request_rec *r, ap_dbd_t *db, const char *ref, community_ac
  * Returns 0, or -1 when ref is neither a UUID nor a slug. */
 int community_ref_args(request_rec *r, const char *ref, const char **id, const char **slug);
 
+/* 403 FORBIDDEN to a viewer who may not read a community's content: a
+ * private community's non-member, or a user the community banned. */
+int community_refuse_read(request_rec *r, int banned);
 /* Answers 403 when the viewer may not read the community's content (a
- * private community's non-member). Returns 0 when they may. */
+ * private community's non-member, a banned user). Returns 0 when they may. */
 int community_require_read(request_rec *r, const community_access *acc);
 /* Answers 403 unless the viewer is a member. */
 int community_require_member(request_rec *r, const community_access *acc);

@@ -1,21 +1,23 @@
 /* Posts: the community feed (GET /communities/:id/posts), writing a post,
  * GET, PUT and DELETE /posts/:id, and likes (POST /posts/:id/like).
  *
- * The feed is one prepared statement: the viewer's access, the page and
- * the next cursor, JSON built by PostgreSQL. It is ordered pinned first,
- * then newest, and walked by the keyset (is_pinned, created_at, id) that
- * the feed index holds, so a page deep in the feed costs what page 1 does.
+ * The feed is one prepared statement calling community_feed_page (0012):
+ * the viewer's access, the page and the next cursor, JSON built by
+ * PostgreSQL, on a generic plan cached per connection. It is ordered
+ * pinned first, then newest, and walked by the keyset (is_pinned,
+ * created_at, id) that the feed index holds, so a page deep in the feed
+ * costs what page 1 does.
  *
  * An anonymous post names no author to members; moderators and admins see
  * who wrote it, and each such view is audited. */
 #include "community_private.h"
+#include "feed_cursor.h"
 #include "json.h"
 #include "uuid.h"
 #include "validate.h"
 
 #include <apr_strings.h>
 
-#include <ctype.h>
 #include <string.h>
 
 #define SQL_FEED       "community_feed"
@@ -49,54 +51,23 @@ static const char *const post_types[] = {"discussion", "question", "story", "res
     "'author_deleted', " p ".author_id IS NULL, " \
     "'created_at', " CM_TS(p ".created_at") ", 'updated_at', " CM_TS(p ".updated_at") ")"
 
-/* The feed's keyset as text: "<t|f>_<microseconds since 1970>_<id>". */
-#define CURSOR_OF(p) \
-    "CASE WHEN " p ".is_pinned THEN 't' ELSE 'f' END || '_' || " \
-    "(extract(epoch FROM " p ".created_at) * 1000000)::bigint || '_' || " p ".id"
-
 #define SET_FROM_J(col, expr) \
     col " = CASE WHEN a.j ? '" col "' THEN " expr " ELSE p." col " END"
 
 static const bl_statement statements[] = {
-    /* id, slug, viewer, viewer role; exact count?, post_type twice,
-     * hide_cw; limit; post_type twice, hide_cw, cursor (pinned,
-     * microseconds, id; the top of the feed when absent), limit, offset.
-     * Filters are repeated rather than read from a CTE so that they reach
-     * the index scan as parameters (LATERAL: one index scan of the feed
-     * index, in order, stopped at the limit).
-     * Returns can_see, can_read, total, posts, next cursor, and the ids of
-     * anonymous posts whose author this view reveals. */
+    /* The feed page: community_feed_page (migration 0012), whose query
+     * runs on a cached generic plan; planned again on every execution as
+     * a prepared statement, the feed spent more time planning than
+     * running. Arguments: id, slug, viewer, viewer role; exact count?,
+     * post_type, hide_cw; the cursor (pinned, microseconds, id; NULL: the
+     * top of the feed); limit, offset. Returns can_see, can_read, total,
+     * posts, next cursor, the ids of anonymous posts whose author this
+     * view reveals, community id, privacy. */
     {SQL_FEED,
-     "WITH " CM_ARGS_COMMUNITY ", " CM_ACCESS " "
-     "SELECT acc.can_see, acc.can_read, "
-     "CASE WHEN NOT acc.can_read THEN 0 WHEN %s::boolean THEN (SELECT count(*) "
-     " FROM community_posts h WHERE h.community_id = acc.id AND h.deleted_at IS NULL "
-     " AND (acc.can_moderate OR h.hidden_at IS NULL) "
-     " AND (%s::community_post_type IS NULL OR h.post_type = %s::community_post_type) "
-     " AND (NOT coalesce(%s::boolean, false) OR h.content_warning IS NULL)) "
-     "ELSE acc.post_count - CASE WHEN acc.can_moderate THEN 0 ELSE "
-     "(SELECT count(*) FROM community_posts h WHERE h.community_id = acc.id "
-     " AND h.hidden_at IS NOT NULL AND h.deleted_at IS NULL) END END, "
-     "coalesce(x.posts, '[]'::json), CASE WHEN x.n = %s::int THEN x.last_cursor END, "
-     "x.revealed, acc.id "
-     "FROM acc CROSS JOIN a CROSS JOIN LATERAL (SELECT json_agg("
-     POST_JSON("pg", "acc.can_moderate", "a.viewer")
-     " ORDER BY pg.is_pinned DESC, pg.created_at DESC, pg.id DESC) AS posts, count(*) AS n, "
-     "(array_agg(" CURSOR_OF("pg") " ORDER BY pg.is_pinned, pg.created_at, pg.id))[1] "
-     " AS last_cursor, "
-     "json_agg(pg.id) FILTER (WHERE pg.is_anonymous AND acc.can_moderate "
-     " AND pg.author_id IS DISTINCT FROM a.viewer) AS revealed "
-     "FROM (SELECT p.* FROM community_posts p WHERE p.community_id = acc.id "
-     " AND acc.can_read AND p.deleted_at IS NULL "
-     " AND (acc.can_moderate OR p.hidden_at IS NULL) "
-     " AND (%s::community_post_type IS NULL OR p.post_type = %s::community_post_type) "
-     " AND (NOT coalesce(%s::boolean, false) OR p.content_warning IS NULL) "
-     " AND (p.is_pinned, p.created_at, p.id) < (coalesce(%s::boolean, true), "
-     " coalesce(timestamptz 'epoch' + %s::bigint * interval '1 microsecond', 'infinity'), "
-     " coalesce(%s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')) "
-     " ORDER BY p.is_pinned DESC, p.created_at DESC, p.id DESC "
-     " LIMIT %s::int OFFSET %s::int) pg "
-     "LEFT JOIN users u ON u.id = pg.author_id) x"},
+     "SELECT can_see, can_read, total, posts, next_cursor, revealed, community_id, privacy "
+     "FROM community_feed_page(%s::uuid, %s::text, %s::uuid, %s::text, %s::boolean, "
+     "%s::community_post_type, %s::boolean, %s::boolean, %s::bigint, %s::uuid, %s::int, "
+     "%s::int)"},
     /* id, community, author, title, content, post_type, content_warning,
      * is_anonymous: members only. */
     {SQL_POST_NEW,
@@ -116,7 +87,7 @@ static const bl_statement statements[] = {
      "FROM a JOIN community_posts p ON p.id = a.pid AND p.deleted_at IS NULL "
      "JOIN communities c ON c.id = p.community_id "
      "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
-     "WHERE (c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin')) "
+     "WHERE " CM_READS("c", "m") ") "
      "SELECT " POST_JSON("x", "x.can_mod", "a.viewer") ", "
      "x.is_anonymous AND x.can_mod AND x.author_id IS DISTINCT FROM a.viewer "
      "FROM a CROSS JOIN x LEFT JOIN users u ON u.id = x.author_id "
@@ -186,24 +157,6 @@ static const char *flat_text(json_object *o, const char *field)
     return json_object_object_get_ex(o, field, &v) && v ? json_object_get_string(v) : NULL;
 }
 
-/* Parses "<t|f>_<digits>_<uuid>" into its three SQL arguments. */
-static int parse_cursor(request_rec *r, const char *c, const char **pinned, const char **us,
-                        const char **id)
-{
-    const char *p = c + 2, *d;
-
-    if ((c[0] != 't' && c[0] != 'f') || c[1] != '_')
-        return -1;
-    for (d = p; isdigit((unsigned char)*d); d++)
-        ;
-    if (d == p || d - p > 18 || *d != '_' || !bl_valid_uuid(d + 1))
-        return -1;
-    *pinned = c[0] == 't' ? "true" : "false";
-    *us = apr_pstrmemdup(r->pool, p, (apr_size_t)(d - p));
-    *id = d + 1;
-    return 0;
-}
-
 /* Audits that the caller saw who wrote anonymous posts (ids_json: the
  * post ids). Returns 0, or -1 after answering 503: nothing is revealed
  * without its audit row. */
@@ -215,28 +168,20 @@ static int audit_reveal(request_rec *r, ap_dbd_t *db, const char *type, const ch
 
 /* ---------------------------------------------------------------- feed */
 
-/* The statement's 17 arguments from the parsed request: in[0..3] the
+/* The statement's 12 arguments from the parsed request: in[0..3] the
  * community and viewer, in[4] post_type, in[5] hide_cw, in[6..8] the
  * cursor (NULL: the top). */
 static const char *const *feed_args(request_rec *r, const char *const *in, int per_page,
                                     int page)
 {
-    const char **out = apr_pcalloc(r->pool, 17 * sizeof *out);
-    const char *limit = apr_itoa(r->pool, per_page);
+    const char **out = apr_pcalloc(r->pool, 12 * sizeof *out);
     int exact = in[4] || (in[5] && strcmp(in[5], "true") == 0);
 
     memcpy(out, in, 4 * sizeof *out);
     out[4] = exact ? "true" : "false";
-    out[5] = out[6] = in[4];
-    out[7] = in[5];
-    out[8] = limit;
-    out[9] = out[10] = in[4];
-    out[11] = in[5];
-    out[12] = in[6];
-    out[13] = in[7];
-    out[14] = in[8];
-    out[15] = limit;
-    out[16] = apr_itoa(r->pool, (page - 1) * per_page);
+    memcpy(out + 5, in + 4, 5 * sizeof *out);
+    out[10] = apr_itoa(r->pool, per_page);
+    out[11] = apr_itoa(r->pool, (page - 1) * per_page);
     return out;
 }
 
@@ -267,21 +212,25 @@ static int posts_feed(request_rec *r, apr_table_t *params)
                                         "question, story, resource");
     args[6] = args[7] = args[8] = NULL;
     if ((before = apr_table_get(q, "before"))) {
-        if (parse_cursor(r, before, &args[6], &args[7], &args[8]) != 0)
+        community_feed_cursor cursor;
+
+        if (community_feed_cursor_parse(r->pool, before, &cursor) != 0)
             return bl_send_validation_error(r, "before",
                                             "before must be a cursor from meta.next_cursor");
+        args[6] = cursor.pinned;
+        args[7] = cursor.microseconds;
+        args[8] = cursor.id;
         if (page != 1)
             return bl_send_validation_error(r, "page", "give page or before, not both");
     }
-    if (!(db = bl_db(r)) || !(res = bl_db_select(r, db, SQL_FEED, 17,
+    if (!(db = bl_db(r)) || !(res = bl_db_select(r, db, SQL_FEED, 12,
                                                    feed_args(r, args, per_page, page))))
         return OK;
     row = community_first_row(r, db, res);
     if (!row || !community_is_true(bl_db_get(r, db, row, 0)))
         return community_not_found(r, "community");
-    if (!community_is_true(bl_db_get(r, db, row, 1)))
-        return bl_send_error(r, HTTP_FORBIDDEN, BL_ERR_FORBIDDEN,
-                             "only members read this community", NULL);
+    if (!community_is_true(bl_db_get(r, db, row, 1)))    /* public and unread: banned */
+        return community_refuse_read(r, strcmp(bl_db_get(r, db, row, 7), "public") == 0);
     revealed = bl_db_get(r, db, row, 5);
     if (revealed && audit_reveal(r, db, "community", bl_db_get(r, db, row, 6),
                                  apr_pstrcat(r->pool, "{\"post_ids\":", revealed, "}",

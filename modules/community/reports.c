@@ -7,7 +7,7 @@
  * that reaches BeautifulCommunityHideAfterReports hides the item from
  * members until a moderator decides. A self_harm report tells the
  * community's moderators at once. A decision resolves every open report
- * of the item, is audited, and a removal tells the author. */
+ * of the item, is audited, and a removal or a warning tells the author. */
 #include "community_private.h"
 #include "json.h"
 #include "uuid.h"
@@ -40,8 +40,6 @@ static const char *const actions[] = {"dismiss", "remove", "warn_author", NULL};
     " WHERE s.community_id = " cid " AND s.user_id = a.viewer " \
     " AND s.role IN ('moderator', 'owner')))"
 
-/* A reader of the item's community (c, m, a in scope). */
-#define READS "(c.privacy = 'public' OR m.role IS NOT NULL OR a.vrole = 'admin')"
 
 /* An item of the queue (g: grouped open reports) with its reports. */
 #define ITEM_JSON \
@@ -71,7 +69,7 @@ static const bl_statement statements[] = {
      "JOIN community_posts p ON p.id = a.pid AND p.deleted_at IS NULL "
      "JOIN communities c ON c.id = p.community_id "
      "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
-     "WHERE " READS},
+     "WHERE " CM_READS("c", "m")},
     {SQL_REPORT_COMMENT,
      "INSERT INTO content_reports (id, community_id, comment_id, reporter_id, reason, details) "
      "SELECT a.id, c.id, k.id, a.viewer, a.reason, a.details "
@@ -81,7 +79,7 @@ static const bl_statement statements[] = {
      "JOIN community_posts p ON p.id = k.post_id AND p.deleted_at IS NULL "
      "JOIN communities c ON c.id = p.community_id "
      "LEFT JOIN community_members m ON m.community_id = c.id AND m.user_id = a.viewer "
-     "WHERE " READS},
+     "WHERE " CM_READS("c", "m")},
     /* item, threshold: hides the item once its open reports reach it. */
     {SQL_HIDE_POST,
      "UPDATE community_posts p SET hidden_at = now() "
@@ -324,6 +322,36 @@ static int admin_reports(request_rec *r, apr_table_t *params)
 
 /* ---------------------------------------------------------------- resolve */
 
+/* Tells the author of a decided item what was decided, in the decision's
+ * transaction: community.post_removed for a removal (of a post or a
+ * comment), community.author_warned for a warning; a dismissal tells no
+ * one. The moderator's note is the message. Returns 0, or -1. */
+static int notify_author(request_rec *r, ap_dbd_t *db, const char *action, const char *author,
+                         const char *community_name, const char *cid, const char *post_id,
+                         const char *comment_id, const char *note)
+{
+    const char *what = comment_id ? "comment" : "post", *type, *title, *body, *data;
+    int removed = strcmp(action, "remove") == 0;
+
+    if (!removed && strcmp(action, "warn_author") != 0)
+        return 0;
+    type = removed ? "community.post_removed" : "community.author_warned";
+    title = removed ? apr_pstrcat(r->pool, "Your ", what, " was removed from ", community_name,
+                                  NULL)
+                    : apr_pstrcat(r->pool, "A moderator of ", community_name,
+                                  " warned you about your ", what, NULL);
+    if (note)
+        body = apr_pstrcat(r->pool, removed ? "A moderator removed it: " : "The moderator says: ",
+                           note, NULL);
+    else
+        body = removed ? "A moderator removed it after reports."
+                       : "Please keep to the community's rules.";
+    data = apr_psprintf(r->pool, "{\"community_id\":\"%s\",\"post_id\":\"%s\"%s%s%s}", cid,
+                        post_id, comment_id ? ",\"comment_id\":\"" : "",
+                        comment_id ? comment_id : "", comment_id ? "\"" : "");
+    return community_notify(r, db, author, type, title, body, data);
+}
+
 /* Decides report rid (within community cid, or any for an admin). */
 static int resolve(request_rec *r, const char *cid, const char *rid)
 {
@@ -377,16 +405,8 @@ static int resolve(request_rec *r, const char *cid, const char *rid)
                                         item, cid, note ? bl_json_quote(r->pool, note) : "null"))
                != 0)
         return bl_db_rollback(r, db), OK;
-    if (strcmp(action, "remove") == 0 && author
-        && community_notify(r, db, author, "community.post_removed",
-                            apr_pstrcat(r->pool, "Your ", comment_id ? "comment" : "post",
-                                        " was removed from ", bl_db_get(r, db, row, 6), NULL),
-                            note ? apr_pstrcat(r->pool, "A moderator removed it: ", note, NULL)
-                                 : "A moderator removed it after reports.",
-                            apr_psprintf(r->pool, "{\"community_id\":\"%s\",\"post_id\":\"%s\"%s%s%s}",
-                                         cid, post_id, comment_id ? ",\"comment_id\":\"" : "",
-                                         comment_id ? comment_id : "", comment_id ? "\"" : ""))
-               != 0) {
+    if (author && notify_author(r, db, action, author, bl_db_get(r, db, row, 6), cid, post_id,
+                                comment_id, note) != 0) {
         bl_db_rollback(r, db);
         return bl_send_unavailable(r, "database");
     }

@@ -20,7 +20,8 @@ static const char *const known_types[] = {
     "reminder.due", "reminder.nag", "reminder.missed", "reminder.refill",
     "reminder.care_circle_invite",
     "community.invitation", "community.join_request", "community.join_approved",
-    "community.report_self_harm", "community.post_removed", "community.comment_reply",
+    "community.report_self_harm", "community.post_removed", "community.author_warned",
+    "community.comment_reply",
     "chat.message", "video.reminder", "video.changed", "video.cancelled",
     "medical.shared", "medical.emergency_access",
     "payment.receipt", "payment.subscription", NULL
