@@ -25,6 +25,7 @@
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <dlfcn.h>
+#include <poll.h>
 
 APLOG_USE_MODULE(beautiful_core);
 
@@ -36,9 +37,18 @@ static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
 /* libpq functions, found in the libpq the pgsql driver already loaded. */
 typedef int (*pq_set_verbosity_fn)(void *conn, int verbosity);
 typedef int (*pq_backend_pid_fn)(const void *conn);
+typedef int (*pq_socket_fn)(const void *conn);
+typedef int (*pq_consume_input_fn)(void *conn);
+typedef int (*pq_status_fn)(const void *conn);
+typedef void (*pq_reset_fn)(void *conn);
 #define BL_PQERRORS_SQLSTATE 3
+#define BL_PQ_CONNECTION_OK 0
 static pq_set_verbosity_fn pq_set_verbosity;
 static pq_backend_pid_fn pq_backend_pid;
+static pq_socket_fn pq_socket;
+static pq_consume_input_fn pq_consume_input;
+static pq_status_fn pq_status;
+static pq_reset_fn pq_reset;
 static int pq_looked_up;
 
 /* Every statement registered, to prepare again on a session libpq reset. */
@@ -104,6 +114,10 @@ static void libpq_lookup(void)
     if (lib) {
         pq_set_verbosity = (pq_set_verbosity_fn)dlsym(lib, "PQsetErrorVerbosity");
         pq_backend_pid = (pq_backend_pid_fn)dlsym(lib, "PQbackendPID");
+        pq_socket = (pq_socket_fn)dlsym(lib, "PQsocket");
+        pq_consume_input = (pq_consume_input_fn)dlsym(lib, "PQconsumeInput");
+        pq_status = (pq_status_fn)dlsym(lib, "PQstatus");
+        pq_reset = (pq_reset_fn)dlsym(lib, "PQreset");
     }
     pq_looked_up = 1;
 }
@@ -119,6 +133,8 @@ static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn)
     int pid = pq_backend_pid(conn);
     int *seen = NULL, i, failed = 0;
 
+    if (pid == 0)   /* no session at all (the server is still down) */
+        return;
     apr_pool_userdata_get((void **)&seen, BL_BACKEND_PID_KEY, db->pool);
     if (!seen) {
         seen = apr_palloc(db->pool, sizeof *seen);
@@ -143,6 +159,32 @@ static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn)
                  "%d failed", registered->nelts - failed, failed);
 }
 
+/* A pooled connection idle through a PostgreSQL restart still says
+ * CONNECTION_OK: libpq learns the server went away only when a query
+ * fails, so each such connection would fail one request, whenever it is
+ * next used (minutes later at a low load). An idle session has nothing to
+ * read; something readable is the server's goodbye (57P01) or EOF. Read
+ * it, and when libpq then calls the connection bad, reconnect now, before
+ * the request's first statement. One poll(2), no round trip otherwise. */
+static void reset_if_closed(server_rec *s, void *conn)
+{
+    struct pollfd pfd;
+
+    if (!pq_socket || !pq_consume_input || !pq_status || !pq_reset)
+        return;
+    pfd.fd = pq_socket(conn);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+        return;
+    if (pq_consume_input(conn) && pq_status(conn) == BL_PQ_CONNECTION_OK)
+        return;
+    pq_reset(conn);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "pooled database connection closed by the server: %s",
+                 pq_status(conn) == BL_PQ_CONNECTION_OK ? "reconnected" : "reconnect failed");
+}
+
 /* What every connection we hand out gets first. */
 static void ready_session(server_rec *s, ap_dbd_t *db)
 {
@@ -152,6 +194,7 @@ static void ready_session(server_rec *s, ap_dbd_t *db)
     if (strcmp(apr_dbd_name(db->driver), "pgsql")
         || !(conn = apr_dbd_native_handle(db->driver, db->handle)))
         return;
+    reset_if_closed(s, conn);
     if (pq_set_verbosity)
         pq_set_verbosity(conn, BL_PQERRORS_SQLSTATE);
     if (pq_backend_pid)
