@@ -162,23 +162,29 @@ static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn)
 /* A pooled connection idle through a PostgreSQL restart still says
  * CONNECTION_OK: libpq learns the server went away only when a query
  * fails, so each such connection would fail one request, whenever it is
- * next used (minutes later at a low load). An idle session has nothing to
- * read; something readable is the server's goodbye (57P01) or EOF. Read
- * it, and when libpq then calls the connection bad, reconnect now, before
- * the request's first statement. One poll(2), no round trip otherwise. */
+ * next used (minutes later at a low load). The server's side closed shows
+ * as a hang-up on the socket: reconnect now, before the request's first
+ * statement. One poll(2), no round trip otherwise. */
+#ifndef POLLRDHUP
+#define POLLRDHUP 0
+#endif
 static void reset_if_closed(server_rec *s, void *conn)
 {
     struct pollfd pfd;
 
-    if (!pq_socket || !pq_consume_input || !pq_status || !pq_reset)
+    if (!pq_socket || !pq_status || !pq_reset)
         return;
     pfd.fd = pq_socket(conn);
-    pfd.events = POLLIN;
+    pfd.events = POLLIN | POLLRDHUP;
     pfd.revents = 0;
     if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
         return;
-    if (pq_consume_input(conn) && pq_status(conn) == BL_PQ_CONNECTION_OK)
+    if (!(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+        /* readable only: a notice for an idle session; keep the buffer clear */
+        if (pq_consume_input)
+            pq_consume_input(conn);
         return;
+    }
     pq_reset(conn);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                  "pooled database connection closed by the server: %s",
