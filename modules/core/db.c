@@ -127,24 +127,50 @@ static void libpq_lookup(void)
  * The new session has none of the prepared statements, so each would fail
  * (SQLSTATE 26000) for the connection's whole life. A backend PID other
  * than the one last seen on this connection means such a new session:
- * prepare the registered statements again. Costs no round trip otherwise. */
-static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn)
+ * prepare the registered statements again. Costs no round trip otherwise.
+ * The first time a connection is seen its session may already not be the
+ * one mod_dbd prepared (reset by mod_dbd's check or by reset_if_closed
+ * before any use of ours): the server's own count says, once per pooled
+ * connection. */
+/* The prepared statements of the connection's session, counted by the
+ * server (-1: the query failed). */
+static int prepared_count(ap_dbd_t *db)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *value;
+    int n = -1;
+
+    if (apr_dbd_select(db->driver, db->pool, db->handle, &res,
+                       "SELECT count(*) FROM pg_prepared_statements", 0) != 0)
+        return -1;
+    while (apr_dbd_get_row(db->driver, db->pool, res, &row, -1) == 0) {
+        if (n < 0 && (value = apr_dbd_get_entry(db->driver, row, 0)))
+            n = atoi(value);
+    }
+    return n;
+}
+
+static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn, int was_reset)
 {
     int pid = pq_backend_pid(conn);
     int *seen = NULL, i, failed = 0;
 
-    if (pid == 0)   /* no session at all (the server is still down) */
-        return;
     apr_pool_userdata_get((void **)&seen, BL_BACKEND_PID_KEY, db->pool);
     if (!seen) {
         seen = apr_palloc(db->pool, sizeof *seen);
         *seen = pid;
         apr_pool_userdata_setn(seen, BL_BACKEND_PID_KEY, NULL, db->pool);
-        return;
+        if (!registered || pid == 0
+            || (!was_reset && prepared_count(db) >= registered->nelts))
+            return;
     }
-    if (*seen == pid || !registered)
+    else if (*seen == pid && !was_reset)
         return;
     *seen = pid;
+    /* PID 0: no session yet (the server is still down); prepare on the next */
+    if (!registered || pid == 0)
+        return;
     for (i = 0; i < registered->nelts; i++) {
         const bl_statement *st = &APR_ARRAY_IDX(registered, i, bl_statement);
         apr_dbd_prepared_t *stmt = NULL;
@@ -168,43 +194,47 @@ static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn)
 #ifndef POLLRDHUP
 #define POLLRDHUP 0
 #endif
-static void reset_if_closed(server_rec *s, void *conn)
+static int reset_if_closed(server_rec *s, void *conn)
 {
     struct pollfd pfd;
+    int ok;
 
     if (!pq_socket || !pq_status || !pq_reset)
-        return;
+        return 0;
     pfd.fd = pq_socket(conn);
     pfd.events = POLLIN | POLLRDHUP;
     pfd.revents = 0;
     if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
-        return;
+        return 0;
     if (!(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
         /* readable only: a notice for an idle session; keep the buffer clear */
         if (pq_consume_input)
             pq_consume_input(conn);
-        return;
+        return 0;
     }
     pq_reset(conn);
+    ok = pq_status(conn) == BL_PQ_CONNECTION_OK;
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                  "pooled database connection closed by the server: %s",
-                 pq_status(conn) == BL_PQ_CONNECTION_OK ? "reconnected" : "reconnect failed");
+                 ok ? "reconnected" : "reconnect failed");
+    return ok;
 }
 
 /* What every connection we hand out gets first. */
 static void ready_session(server_rec *s, ap_dbd_t *db)
 {
     void *conn;
+    int was_reset;
 
     libpq_lookup();
     if (strcmp(apr_dbd_name(db->driver), "pgsql")
         || !(conn = apr_dbd_native_handle(db->driver, db->handle)))
         return;
-    reset_if_closed(s, conn);
+    was_reset = reset_if_closed(s, conn);
     if (pq_set_verbosity)
         pq_set_verbosity(conn, BL_PQERRORS_SQLSTATE);
     if (pq_backend_pid)
-        reprepare_if_reset(s, db, conn);
+        reprepare_if_reset(s, db, conn, was_reset);
 }
 
 ap_dbd_t *bl_db_quiet(request_rec *r)
