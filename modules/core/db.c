@@ -25,6 +25,7 @@
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <dlfcn.h>
+#include <poll.h>
 
 APLOG_USE_MODULE(beautiful_core);
 
@@ -36,9 +37,18 @@ static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
 /* libpq functions, found in the libpq the pgsql driver already loaded. */
 typedef int (*pq_set_verbosity_fn)(void *conn, int verbosity);
 typedef int (*pq_backend_pid_fn)(const void *conn);
+typedef int (*pq_socket_fn)(const void *conn);
+typedef int (*pq_consume_input_fn)(void *conn);
+typedef int (*pq_status_fn)(const void *conn);
+typedef void (*pq_reset_fn)(void *conn);
 #define BL_PQERRORS_SQLSTATE 3
+#define BL_PQ_CONNECTION_OK 0
 static pq_set_verbosity_fn pq_set_verbosity;
 static pq_backend_pid_fn pq_backend_pid;
+static pq_socket_fn pq_socket;
+static pq_consume_input_fn pq_consume_input;
+static pq_status_fn pq_status;
+static pq_reset_fn pq_reset;
 static int pq_looked_up;
 
 /* Every statement registered, to prepare again on a session libpq reset. */
@@ -104,6 +114,10 @@ static void libpq_lookup(void)
     if (lib) {
         pq_set_verbosity = (pq_set_verbosity_fn)dlsym(lib, "PQsetErrorVerbosity");
         pq_backend_pid = (pq_backend_pid_fn)dlsym(lib, "PQbackendPID");
+        pq_socket = (pq_socket_fn)dlsym(lib, "PQsocket");
+        pq_consume_input = (pq_consume_input_fn)dlsym(lib, "PQconsumeInput");
+        pq_status = (pq_status_fn)dlsym(lib, "PQstatus");
+        pq_reset = (pq_reset_fn)dlsym(lib, "PQreset");
     }
     pq_looked_up = 1;
 }
@@ -113,8 +127,31 @@ static void libpq_lookup(void)
  * The new session has none of the prepared statements, so each would fail
  * (SQLSTATE 26000) for the connection's whole life. A backend PID other
  * than the one last seen on this connection means such a new session:
- * prepare the registered statements again. Costs no round trip otherwise. */
-static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn)
+ * prepare the registered statements again. Costs no round trip otherwise.
+ * The first time a connection is seen its session may already not be the
+ * one mod_dbd prepared (reset by mod_dbd's check or by reset_if_closed
+ * before any use of ours): the server's own count says, once per pooled
+ * connection. */
+/* The prepared statements of the connection's session, counted by the
+ * server (-1: the query failed). */
+static int prepared_count(ap_dbd_t *db)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    const char *value;
+    int n = -1;
+
+    if (apr_dbd_select(db->driver, db->pool, db->handle, &res,
+                       "SELECT count(*) FROM pg_prepared_statements", 0) != 0)
+        return -1;
+    while (apr_dbd_get_row(db->driver, db->pool, res, &row, -1) == 0) {
+        if (n < 0 && (value = apr_dbd_get_entry(db->driver, row, 0)))
+            n = atoi(value);
+    }
+    return n;
+}
+
+static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn, int was_reset)
 {
     int pid = pq_backend_pid(conn);
     int *seen = NULL, i, failed = 0;
@@ -124,11 +161,16 @@ static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn)
         seen = apr_palloc(db->pool, sizeof *seen);
         *seen = pid;
         apr_pool_userdata_setn(seen, BL_BACKEND_PID_KEY, NULL, db->pool);
-        return;
+        if (!registered || pid == 0
+            || (!was_reset && prepared_count(db) >= registered->nelts))
+            return;
     }
-    if (*seen == pid || !registered)
+    else if (*seen == pid && !was_reset)
         return;
     *seen = pid;
+    /* PID 0: no session yet (the server is still down); prepare on the next */
+    if (!registered || pid == 0)
+        return;
     for (i = 0; i < registered->nelts; i++) {
         const bl_statement *st = &APR_ARRAY_IDX(registered, i, bl_statement);
         apr_dbd_prepared_t *stmt = NULL;
@@ -143,19 +185,56 @@ static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn)
                  "%d failed", registered->nelts - failed, failed);
 }
 
+/* A pooled connection idle through a PostgreSQL restart still says
+ * CONNECTION_OK: libpq learns the server went away only when a query
+ * fails, so each such connection would fail one request, whenever it is
+ * next used (minutes later at a low load). The server's side closed shows
+ * as a hang-up on the socket: reconnect now, before the request's first
+ * statement. One poll(2), no round trip otherwise. */
+#ifndef POLLRDHUP
+#define POLLRDHUP 0
+#endif
+static int reset_if_closed(server_rec *s, void *conn)
+{
+    struct pollfd pfd;
+    int ok;
+
+    if (!pq_socket || !pq_status || !pq_reset)
+        return 0;
+    pfd.fd = pq_socket(conn);
+    pfd.events = POLLIN | POLLRDHUP;
+    pfd.revents = 0;
+    if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+        return 0;
+    if (!(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+        /* readable only: a notice for an idle session; keep the buffer clear */
+        if (pq_consume_input)
+            pq_consume_input(conn);
+        return 0;
+    }
+    pq_reset(conn);
+    ok = pq_status(conn) == BL_PQ_CONNECTION_OK;
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "pooled database connection closed by the server: %s",
+                 ok ? "reconnected" : "reconnect failed");
+    return ok;
+}
+
 /* What every connection we hand out gets first. */
 static void ready_session(server_rec *s, ap_dbd_t *db)
 {
     void *conn;
+    int was_reset;
 
     libpq_lookup();
     if (strcmp(apr_dbd_name(db->driver), "pgsql")
         || !(conn = apr_dbd_native_handle(db->driver, db->handle)))
         return;
+    was_reset = reset_if_closed(s, conn);
     if (pq_set_verbosity)
         pq_set_verbosity(conn, BL_PQERRORS_SQLSTATE);
     if (pq_backend_pid)
-        reprepare_if_reset(s, db, conn);
+        reprepare_if_reset(s, db, conn, was_reset);
 }
 
 ap_dbd_t *bl_db_quiet(request_rec *r)
