@@ -9,6 +9,7 @@
 use strict;
 use warnings;
 use FindBin;
+use POSIX ();
 use Apache::Test qw(-withtestmore);
 use Test::More import => ['!plan'];
 use BL::Test;
@@ -18,6 +19,23 @@ plan skip_all => 'mod_beautiful_community not loaded' unless community_loaded();
 
 my ($owner, $mod, $member, $member2, $banned, $outsider, $requester) = cm_users(7);
 my ($res, $data);
+
+# The suite before this one may have restarted PostgreSQL, and a pooled
+# connection that has not noticed yet answers 503 once. Every assertion
+# below wants the database up, so first use every worker's connection:
+# 16 clients at once (the test server's workers), twice.
+for (1 .. 2) {
+    my @clients;
+    for (1 .. 16) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            cm_req($owner, GET => '/communities') for 1 .. 3;
+            POSIX::_exit(0);
+        }
+        push @clients, $pid;
+    }
+    waitpid $_, 0 for @clients;
+}
 
 # Everything a community holds, as one digest: the community row, members,
 # bans, requests, invitations, posts, comments, likes, reports, and the
