@@ -79,7 +79,6 @@ if (!$cluster_pid) {
     $ENV{STATE_DIR} = $dir;
     $ENV{BL_CLUSTER_MODULES_DIR} = $ENV{BL_MODULES_DIR};
     $ENV{BL_CLUSTER_NODE_CONF} = "$dir/test.conf";
-    $ENV{BL_HCHECK_INTERVAL} = 1;
     delete @ENV{grep { /^BL_(?!CLUSTER|HCHECK|RUN_USER|PG_FAST)/ && $_ ne 'BL_PORT_BASE' } keys %ENV};
     $ENV{BL_PG_FAST} = 1;
     exec($cluster_script) or POSIX::_exit(1);
@@ -101,14 +100,20 @@ sub front {
     return bl_request($method, front_url($path), ssl_opts => { SSL_ca_file => $CA }, %opt);
 }
 
-# Which node logged the request whose answer carried $rid ('a', 'b', or '').
+# Which node logged the request whose answer carried $rid ('a', 'b', or
+# ''): the access log line is written just after the answer, so look again
+# for a moment.
 sub served_by {
     my $rid = shift or return '';
-    for my $n (qw(a b)) {
-        open my $fh, '<', $node_log{$n} or next;
-        while (<$fh>) { return $n if index($_, "rid=$rid ") >= 0 }
+    my $until = time + 3;
+    while (1) {
+        for my $n (qw(a b)) {
+            open my $fh, '<', $node_log{$n} or next;
+            while (<$fh>) { return $n if index($_, "rid=$rid ") >= 0 }
+        }
+        return '' if time > $until;
+        sleep 0.05;
     }
-    return '';
 }
 
 # Node access log lines after byte $mark that are not health checks.
@@ -159,8 +164,8 @@ sub under_load {
                 $req->header(Authorization => "Bearer $o{token}");
                 my $t0 = time;
                 my $res = $ua->request($req);
-                printf $out "%.3f %.3f %d %s\n", $t0, time, $res->code,
-                    $res->header('Retry-After') // '-';
+                printf $out "%.3f %.3f %d %s %s\n", $t0, time, $res->code,
+                    $res->header('Retry-After') // '-', $res->header('X-Request-ID') // '-';
             }
             close $out;
             POSIX::_exit(0);
@@ -175,8 +180,8 @@ sub under_load {
     for my $w (1 .. $o{workers}) {
         open my $in, '<', "$dir/load.$w" or next;
         for (<$in>) {
-            my ($s, $e, $c, $r) = split;
-            push @reqs, { start => $s, end => $e, code => $c, retry_after => $r };
+            my ($s, $e, $c, $r, $rid) = split;
+            push @reqs, { start => $s, end => $e, code => $c, retry_after => $r, rid => $rid };
         }
     }
     return sort { $a->{start} <=> $b->{start} } @reqs;
@@ -331,7 +336,18 @@ my @slow = grep { $_->{start} > $pg_started + 5 && $_->{code} != 200 } @reqs;
 cmp_ok scalar(@down), '>', 0, sprintf('%d of %d requests refused while PostgreSQL was down',
                                       scalar @down, scalar @reqs);
 is scalar(@not_503), 0, 'every refusal is a 503 with Retry-After' or diag explain [grep { defined } @not_503[0 .. 4]];
-is scalar(@slow), 0, 'full service within 5 s of PostgreSQL returning' or diag explain [grep { defined } @slow[0 .. 4]];
+is scalar(@slow), 0, 'full service within 5 s of PostgreSQL returning'
+    or diag sprintf "PostgreSQL back after %.1f s of load; the last refusal %.1f s after it returned; "
+        . "%d answered by the front itself, %d by a node (request ids @{[ map { $_->{rid} } grep { defined } @slow[0 .. 2] ]})",
+        $pg_started - $reqs[0]{start}, $slow[-1]{start} - $pg_started,
+        scalar(grep { $_->{rid} eq '-' } @slow), scalar(grep { $_->{rid} ne '-' } @slow);
+if (@slow) {
+    for my $n (qw(a b)) {
+        open my $fh, '<', "$dir/node-$n/logs/error_log" or next;
+        my @errors = grep { /beautiful_\w+:(?:error|notice)/ && !/no database connection/ } <$fh>;
+        diag "node $n: $_" for @errors[-8 .. -1];
+    }
+}
 my @ok_after = grep { $_->{start} > $pg_started + 5 } @reqs;
 cmp_ok scalar(@ok_after), '>', 0, 'requests were answered after the restart';
 

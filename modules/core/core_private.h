@@ -72,6 +72,11 @@ int bl_metrics_handler(request_rec *r);           /* handler "beautiful-metrics"
 void bl_metrics_count_db_error(void);
 void bl_metrics_count_redis_error(void);
 
+/* Readies a connection from mod_dbd for use (db.c): error verbosity, a
+ * reconnect when the server closed it, its statements prepared again on a
+ * new session. bl_db, bl_db_open and the health check call it. */
+void bl_db_ready_session(server_rec *s, ap_dbd_t *db);
+
 /* health.c — handler "beautiful-health": GET /health and GET /health/ready. */
 int bl_health_handler(request_rec *r);
 /* 1 when the database answers SELECT 1 / Redis answers PING. */

@@ -221,7 +221,7 @@ static int reset_if_closed(server_rec *s, void *conn)
 }
 
 /* What every connection we hand out gets first. */
-static void ready_session(server_rec *s, ap_dbd_t *db)
+void bl_db_ready_session(server_rec *s, ap_dbd_t *db)
 {
     void *conn;
     int was_reset;
@@ -245,7 +245,7 @@ ap_dbd_t *bl_db_quiet(request_rec *r)
         bl_metrics_count_db_error();
         return NULL;
     }
-    ready_session(r->server, db);
+    bl_db_ready_session(r->server, db);
     return db;
 }
 
@@ -257,7 +257,7 @@ ap_dbd_t *bl_db_open(apr_pool_t *p, server_rec *s)
         bl_metrics_count_db_error();
         return NULL;
     }
-    ready_session(s, db);
+    bl_db_ready_session(s, db);
     return db;
 }
 

@@ -57,6 +57,9 @@ int bl_health_database_ok(request_rec *r)
         int ok;
         if (!db)
             break;                      /* the pool cannot connect: down */
+        /* a connection PostgreSQL closed while it sat idle reconnects
+         * here, so the check passes as soon as the server is back */
+        bl_db_ready_session(r->server, db);
         ok = db_ping(r, db);
         dbd_close(r->server, db);
         if (ok)
