@@ -434,7 +434,7 @@ static void fire_due(pass_ctx *c)
     }
 }
 
-/* A helper of a pass with many reminders due: batches of its own on a
+/* An extra worker of a pass with many reminders due: batches of its own on a
  * connection of its own, so the database works on two batches at once. */
 static void *APR_THREAD_FUNC fire_worker(apr_thread_t *thread, void *data)
 {
@@ -449,26 +449,26 @@ static void *APR_THREAD_FUNC fire_worker(apr_thread_t *thread, void *data)
 }
 
 /* The first batch alone; when it was full, BeautifulReminderWorkers - 1
- * helpers claim alongside (SKIP LOCKED keeps them apart). */
+ * more workers claim alongside (SKIP LOCKED keeps them apart). */
 static void fire_pass(pass_ctx *c)
 {
     apr_thread_t *threads[8];
-    pass_ctx helpers[8];
+    pass_ctx workers[8];
     int i, started = 0;
 
     if (fire_batch(c) < c->conf->batch_size)
         return;
     for (i = 0; i < c->conf->workers - 1 && i < 8; i++) {
-        helpers[started] = *c;
-        helpers[started].max_lag = 0;
+        workers[started] = *c;
+        workers[started].max_lag = 0;
         /* a pool with an allocator of its own: APR pools are one thread's */
-        if (apr_pool_create_unmanaged_ex(&helpers[started].p, NULL, NULL) != APR_SUCCESS)
+        if (apr_pool_create_unmanaged_ex(&workers[started].p, NULL, NULL) != APR_SUCCESS)
             break;
-        if (apr_thread_create(&threads[started], NULL, fire_worker, &helpers[started],
-                              helpers[started].p) != APR_SUCCESS) {
+        if (apr_thread_create(&threads[started], NULL, fire_worker, &workers[started],
+                              workers[started].p) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
-                         "reminder scheduler: no helper thread, firing alone");
-            apr_pool_destroy(helpers[started].p);
+                         "reminder scheduler: no extra worker thread, firing alone");
+            apr_pool_destroy(workers[started].p);
             break;
         }
         started++;
@@ -477,9 +477,9 @@ static void fire_pass(pass_ctx *c)
     for (i = 0; i < started; i++) {
         apr_status_t rv;
         apr_thread_join(&rv, threads[i]);
-        if (helpers[i].max_lag > c->max_lag)
-            c->max_lag = helpers[i].max_lag;
-        apr_pool_destroy(helpers[i].p);
+        if (workers[i].max_lag > c->max_lag)
+            c->max_lag = workers[i].max_lag;
+        apr_pool_destroy(workers[i].p);
     }
 }
 
