@@ -65,6 +65,15 @@ bench_stack() {
     bl_pg_migrate "$srcdir" >/dev/null
 }
 
+# "pid:VmRSS " of every httpd child.
+children_rss() {
+    local ppid pid
+    ppid=$(cat "$BL_STATE_DIR/run/httpd.pid")
+    for pid in $(pgrep -P "$ppid" | sort -n); do
+        printf '%s:%s ' "$pid" "$(awk '/^VmRSS/ {print $2 $3}' "/proc/$pid/status" 2>/dev/null)"
+    done
+}
+
 # Starts httpd with conf/dev/httpd.conf and waits for /health at $base.
 bench_httpd_start() {
     if bl_is_root; then chown -R "$BL_RUN_USER:" "$state/htdocs" "$state/conf" "$state/modules"; fi
