@@ -204,4 +204,41 @@ is scalar(grep { $_->{data}{session_id} eq $later->{id} }
           map { cm_outbox($_->{id}, 'video.reminder') } @people), 0,
     'none yet for the session in 40 minutes';
 
+# ---------------------------------------------------------------- bans
+
+# A ban shuts the user out of a public community's sessions as privacy
+# shuts out a non-member: not listed, not found, no registration, and the
+# registrations they held (which showed them the Meet link) go with it.
+my $square = cm_community($owner, privacy => 'public');
+my $troll = cm_user();
+cm_member($square->{id}, $troll);
+($res, $data) = session($owner, community_id => $square->{id});
+is $res->code, 201, 'a session in a public community' or diag $res->content;
+my $public_session = $data->{data};
+my $other_session = (session($owner, community_id => $square->{id}))[1]{data};
+($res) = cm_req($troll, POST => "/video-sessions/$public_session->{id}/join");
+is $res->code, 201, 'a member registers before the ban';
+($res, $data) = cm_req($troll, GET => "/communities/$square->{id}/video-sessions");
+is $res->code, 200, '... and sees the community\'s sessions';
+($res) = cm_req($owner, DELETE => "/communities/$square->{id}/members/$troll->{id}",
+                query => { ban => 'true' });
+is $res->code, 204, 'the owner bans them' or diag $res->content;
+is bl_psql_value(q{SELECT count(*) FROM video_session_participants WHERE user_id = $1}, $troll->{id}),
+    0, 'their registration went with the ban';
+($res, $data) = cm_req($troll, GET => "/communities/$square->{id}/video-sessions");
+is $res->code, 404, "the banned user: the community's sessions 404";
+is $data->{error}{code}, 'NOT_FOUND', '... NOT_FOUND';
+($res, $data) = cm_req($troll, GET => "/video-sessions/$public_session->{id}");
+is $res->code, 404, '... a session of it 404';
+unlike $res->content, qr/meet/i, '... and no link';
+($res, $data) = cm_req($troll, GET => '/video-sessions', query => { community_id => $square->{id} });
+ok !grep({ $_->{id} eq $public_session->{id} } @{ $data->{data} // [] }),
+    '... not in the upcoming list';
+($res) = cm_req($troll, POST => "/video-sessions/$other_session->{id}/join");
+is $res->code, 404, '... registering: 404';
+is bl_psql_value(q{SELECT count(*) FROM video_session_participants WHERE user_id = $1}, $troll->{id}),
+    0, '... and nothing registered';
+($res) = cm_req($stranger, GET => "/video-sessions/$public_session->{id}");
+is $res->code, 200, 'a non-member who is not banned still sees a public session';
+
 done_testing();

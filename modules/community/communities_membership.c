@@ -153,15 +153,20 @@ static const bl_statement statements[] = {
      "AND (a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") ") "
      "AND (m.role <> 'owner' OR a.vrole = 'admin' OR " IS_OWNER("a.cid", "a.viewer") ") "
      "AND (m.role <> 'owner' OR " OTHER_OWNER("a.cid", "a.uid") ")"},
-    /* community, user, viewer, viewer role: pending requests and
-     * invitations go with the ban. */
+    /* community, user, viewer, viewer role: pending requests,
+     * invitations and registrations for the community's sessions not yet
+     * over go with the ban (a registration would keep its Meet link). */
     {SQL_BAN,
      "WITH a AS (SELECT %s::uuid AS cid, %s::uuid AS uid, %s::uuid AS viewer, %s::text AS vrole), "
      "ok AS (SELECT 1 FROM a WHERE a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") "), "
      "r AS (DELETE FROM community_join_requests j USING a WHERE j.community_id = a.cid "
      " AND j.user_id = a.uid AND EXISTS (SELECT 1 FROM ok)), "
      "i AS (DELETE FROM community_invitations j USING a WHERE j.community_id = a.cid "
-     " AND j.user_id = a.uid AND EXISTS (SELECT 1 FROM ok)) "
+     " AND j.user_id = a.uid AND EXISTS (SELECT 1 FROM ok)), "
+     "v AS (DELETE FROM video_session_participants p USING a, video_sessions s "
+     " WHERE p.session_id = s.id AND s.community_id = a.cid AND p.user_id = a.uid "
+     " AND s.scheduled_at + s.duration_minutes * interval '1 minute' > now() "
+     " AND EXISTS (SELECT 1 FROM ok)) "
      "INSERT INTO community_bans (community_id, user_id, banned_by) "
      "SELECT a.cid, u.id, a.viewer FROM a JOIN users u ON u.id = a.uid "
      "WHERE EXISTS (SELECT 1 FROM ok) ON CONFLICT DO NOTHING"},

@@ -20,13 +20,19 @@
 
 #define TS_S(c) "to_char((" c ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* A ban shuts user u out of public community c's sessions as privacy
+ * shuts out a non-member (the community module's read rule). */
+#define VS_NOT_BANNED(c, u) \
+    "NOT EXISTS (SELECT 1 FROM community_bans vb WHERE vb.community_id = " c \
+    " AND vb.user_id = " u ")"
+
 /* Who may see session s (viewer a.me with role a.vrole). */
 #define VS_VISIBLE \
     "(s.community_id IS NULL OR a.vrole = 'admin' OR s.host_id = a.me " \
     " OR EXISTS (SELECT 1 FROM community_members cm WHERE cm.community_id = s.community_id " \
     "  AND cm.user_id = a.me) " \
     " OR EXISTS (SELECT 1 FROM communities vc WHERE vc.id = s.community_id " \
-    "  AND vc.privacy = 'public') " \
+    "  AND vc.privacy = 'public' AND " VS_NOT_BANNED("vc.id", "a.me") ") " \
     " OR EXISTS (SELECT 1 FROM video_session_participants vp WHERE vp.session_id = s.id " \
     "  AND vp.user_id = a.me))"
 
@@ -99,7 +105,8 @@ static const bl_statement video_statements[] = {
     /* me, role, community: may I see its sessions */
     {SQL_COMMUNITY_VISIBLE,
      "WITH " VS_ARGS " SELECT 1 FROM a, communities c WHERE c.id = %s::uuid AND "
-     "(c.privacy = 'public' OR a.vrole = 'admin' OR EXISTS (SELECT 1 FROM community_members m "
+     "((c.privacy = 'public' AND " VS_NOT_BANNED("c.id", "a.me") ") OR a.vrole = 'admin' "
+     " OR EXISTS (SELECT 1 FROM community_members m "
      " WHERE m.community_id = c.id AND m.user_id = a.me))"},
     /* id, community, host, title, description, scheduled_at, duration,
      * max, link, link source, calendar state */
