@@ -22,7 +22,7 @@ plan skip_all => 'needs the staged modules (scripts/check)' unless $ENV{BL_MODUL
 
 my $P = $ENV{BL_PORT_BASE} + 30;
 my $SMTP_PORT = $P + 4;
-my $dir = tempdir('bl-cluster-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $dir = tempdir(TMPDIR => 1, CLEANUP => 1);
 my %node_log = map { $_ => "$dir/node-$_/logs/access_log" } qw(a b);
 my $CA = "$dir/keys/tls.crt";
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -201,12 +201,22 @@ my $login_node = served_by($login->header('X-Request-ID'));
 ok $login_node, "the login was served by node $login_node";
 my $other = $login_node eq 'a' ? 'b' : 'a';
 
-my (%served, @codes);
-for (1 .. 20) {
-    my ($r) = front(GET => '/api/v1/users/profile', token => $token);
-    push @codes, $r->code;
-    $served{ served_by($r->header('X-Request-ID')) }++;
+# N profile reads through the front: their statuses, and how many each
+# node served.
+sub profile_reads {
+    my ($n) = @_;
+    my (%by_node, @statuses);
+    for (1 .. $n) {
+        my ($r) = front(GET => '/api/v1/users/profile', token => $token);
+        push @statuses, $r->code;
+        $by_node{ served_by($r->header('X-Request-ID')) }++;
+    }
+    return (\@statuses, \%by_node);
 }
+
+my ($codes, $served_ref) = profile_reads(20);
+my @codes = @$codes;
+my %served = %$served_ref;
 is_deeply \@codes, [(200) x 20], 'the session works for every profile read';
 ok $served{$other}, "node $other accepted the session node $login_node made ($served{$other} of 20)"
     or diag explain \%served;
@@ -214,12 +224,9 @@ ok $served{$other}, "node $other accepted the session node $login_node made ($se
 my ($logout) = front(POST => '/api/v1/auth/logout', token => $token);
 is $logout->code, 200, 'logout through the front';
 my $logout_node = served_by($logout->header('X-Request-ID'));
-my (%refused_on, @after);
-for (1 .. 10) {
-    my ($r) = front(GET => '/api/v1/users/profile', token => $token);
-    push @after, $r->code;
-    $refused_on{ served_by($r->header('X-Request-ID')) }++;
-}
+my ($after_ref, $refused_ref) = profile_reads(10);
+my @after = @$after_ref;
+my %refused_on = %$refused_ref;
 is_deeply \@after, [(401) x 10], 'after logout every node refuses the token at the next request';
 ok $refused_on{ $logout_node eq 'a' ? 'b' : 'a' }, 'including the node that did not serve the logout'
     or diag explain \%refused_on;
