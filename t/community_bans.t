@@ -6,6 +6,9 @@
 # GET /communities/:id (hidden: 404), 403 FORBIDDEN on the community's
 # content and moderation routes, 404 NOT_FOUND on its posts and comments
 # (their own included) — and nothing changes in any table.
+# Then the ban list and lifting a ban: who may (moderators, owners,
+# admins), who may not (the same refusals, nothing changed), the audit
+# row, and the lifted user joining again by the community's privacy rules.
 use strict;
 use warnings;
 use FindBin;
@@ -131,6 +134,8 @@ sub routes_for {
         [POST   => "/communities/$cid/join-requests/$requester->{id}/approve", undef, 403, 403, 404],
         [POST   => "/communities/$cid/join-requests/$requester->{id}/reject", undef, 403, 403, 404],
         [POST   => "/communities/$cid/invitations", { user_id => $outsider->{id} }, 403, 403, 404],
+        [GET    => "/communities/$cid/bans", undef, 403, 403, 404],
+        [DELETE => "/communities/$cid/bans/$banned->{id}", undef, 403, 403, 404],
         [GET    => "/communities/$cid/members", undef, 403, 403, 404],
         [PUT    => "/communities/$cid/members/$member2->{id}", { role => 'moderator' }, 403, 403, 404],
         [DELETE => "/communities/$cid/members/$member2->{id}", undef, 403, 403, 404],
@@ -189,11 +194,140 @@ is $res->code, 200, 'while anyone else reads the public feed';
 ($res, $data) = cm_req($outsider, GET => "/posts/$world{public}{post}");
 is $res->code, 200, 'and its posts';
 
-# Lifting the ban (straight in the database: there is no route for it yet)
-# gives back what a non-member has.
-bl_psql(q{DELETE FROM community_bans WHERE community_id = $1 AND user_id = $2},
-        $world{public}{c}{id}, $banned->{id});
+($res, $data) = cm_req($banned, DELETE => "/communities/$world{public}{c}{id}/bans/$banned->{id}");
+is $data->{error}{message}, 'you are banned from this community', 'lifting their own ban: the same answer';
+
+# ---------------------------------------------------------------- the ban list
+
+# Two more bans in the public community, by the moderator, of non-members
+# ahead; the banner of the second one then deletes their account.
+my ($early, $late, $gone_mod) = cm_users(3);
+my ($admin) = cm_users(1, role => 'admin');
+my $pub = $world{public}{c}{id};
+cm_member($pub, $gone_mod, 'moderator');
+($res) = cm_req($mod, DELETE => "/communities/$pub/members/$early->{id}", query => { ban => 'true' });
+is $res->code, 204, 'the moderator bans a non-member ahead';
+($res) = cm_req($gone_mod, DELETE => "/communities/$pub/members/$late->{id}", query => { ban => 'true' });
+is $res->code, 204, 'a second moderator bans another';
+bl_psql(q{DELETE FROM users WHERE id = $1}, $gone_mod->{id});
+
+($res, $data) = cm_req($mod, GET => "/communities/$pub/bans");
+is $res->code, 200, 'a moderator lists the bans' or diag $res->content;
+is $res->header('Cache-Control'), 'no-store', 'not cached';
+ok cm_documented(GET => '/communities/{id}/bans', $res), 'bans as documented';
+is $data->{meta}{total}, 3, 'three bans';
+is_deeply [map { $_->{user}{id} } @{ $data->{data} }], [$late->{id}, $early->{id}, $banned->{id}],
+          'newest first';
+is_deeply $data->{data}[2]{user}, { id => $banned->{id}, first_name => 'Member', avatar_url => undef },
+          'the banned user as the members list shows a user (no email)';
+is_deeply $data->{data}[2]{banned_by}, { id => $owner->{id}, first_name => 'Member', avatar_url => undef },
+          'and who banned them';
+is $data->{data}[1]{banned_by}{id}, $mod->{id}, 'the moderator banned the second';
+is $data->{data}[0]{banned_by}, undef, 'a banner whose account is gone is null';
+like $data->{data}[0]{created_at}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'created_at in RFC 3339 UTC';
+($res, $data) = cm_req($mod, GET => "/communities/$pub/bans", query => { per_page => 2, page => 2 });
+is_deeply [map { $_->{user}{id} } @{ $data->{data} }], [$banned->{id}], 'page 2 of 2';
+is_deeply [@{ $data->{meta} }{qw(page per_page total total_pages)}], [2, 2, 3, 2], 'with its meta';
+($res, $data) = cm_req($mod, GET => "/communities/$pub/bans", query => { per_page => 101 });
+is $res->code, 400, 'per_page over 100: 400';
+($res, $data) = cm_req($mod, GET => "/communities/$pub/bans", query => { sort => 'oldest' });
+is $res->code, 400, 'an unknown parameter: 400';
+($res, $data) = cm_req($admin, GET => "/communities/$world{hidden}{c}{id}/bans");
+is $res->code, 200, 'an admin lists a hidden community\'s bans';
+is $data->{meta}{total}, 1, 'its one ban';
+
+# ---------------------------------------------------------------- refusals
+
+# Who may not list or lift: [user, name, status for public, private, hidden].
+my @refused = (
+    [$outsider, 'a stranger', 403, 403, 404],
+    [$member2, 'a plain member', 403, 403, 403],
+);
+for my $privacy (qw(public private hidden)) {
+    my $cid = $world{$privacy}{c}{id};
+    my $before = state_of($cid);
+    for my $who (@refused) {
+        my ($user, $name) = @$who;
+        my $want = $who->[$column{$privacy} - 1];
+        for my $route ([GET => "/communities/$cid/bans"], [DELETE => "/communities/$cid/bans/$banned->{id}"]) {
+            ($res, $data) = cm_req($user, @$route);
+            is $res->code, $want, "$privacy, $name: $route->[0] bans: $want";
+            is cm_code($data), $code{$want}, "$privacy, $name: $route->[0] bans: $code{$want}";
+        }
+    }
+    is state_of($cid), $before, "$privacy: the refusals changed nothing";
+}
+{
+    my $before = state_of($pub);
+    for my $case (["/communities/$pub/bans/not-a-uuid", 'a malformed user id'],
+                  ["/communities/$pub/bans/" . ('x' x 36), 'a 36-character non-UUID'],
+                  ["/communities/$pub/bans/$member2->{id}", 'a member who is not banned'],
+                  ["/communities/$pub/bans/" . bl_uuid(), 'no such user'],
+                  ["/communities/not_a_slug!/bans/$banned->{id}", 'a malformed community id'],
+                  ['/communities/' . bl_uuid() . "/bans/$banned->{id}", 'no such community']) {
+        ($res, $data) = cm_req($mod, DELETE => $case->[0]);
+        is $res->code, 404, "$case->[1]: 404";
+        is cm_code($data), 'NOT_FOUND', "$case->[1]: NOT_FOUND";
+    }
+    ($res, $data) = cm_req($mod, GET => "/communities/not_a_slug!/bans");
+    is $res->code, 404, 'the list of a malformed community id: 404';
+    is state_of($pub), $before, 'none of them changed anything';
+}
+
+# ---------------------------------------------------------------- lifting
+
+sub lifted_audits {
+    my ($cid, $uid) = @_;
+    return bl_psql_value(q{SELECT string_agg(concat_ws(',', user_id, outcome, resource_type), ';')
+                           FROM audit_logs WHERE action = 'community.ban_lifted'
+                           AND resource_id = $1 AND details->>'user_id' = $2}, $cid, $uid) // '';
+}
+
+# Public: the moderator lifts the owner's ban. The user is not a member
+# again, reads the community as anyone does, and joins at once.
+($res) = cm_req($mod, DELETE => "/communities/$pub/bans/$banned->{id}");
+is $res->code, 204, 'a moderator lifts the ban an owner made' or diag $res->content;
+is lifted_audits($pub, $banned->{id}), "$mod->{id},success,community", 'audited: the actor and the user';
+is bl_psql_value(q{SELECT count(*) FROM community_bans WHERE community_id = $1 AND user_id = $2},
+                 $pub, $banned->{id}), 0, 'the ban row is gone';
+is bl_psql_value(q{SELECT count(*) FROM community_bans WHERE community_id = $1}, $pub), 2,
+   'the other bans stay';
+($res, $data) = cm_req($mod, GET => "/communities/$pub/bans");
+ok !grep({ $_->{user}{id} eq $banned->{id} } @{ $data->{data} }), 'the list no longer shows it';
+is bl_psql_value(q{SELECT count(*) FROM community_members WHERE community_id = $1 AND user_id = $2},
+                 $pub, $banned->{id}), 0, 'not a member again';
 ($res) = cm_req($banned, GET => "/posts/$world{public}{post}");
-is $res->code, 200, 'without the ban, the public post reads again';
+is $res->code, 200, 'the public post reads again';
+($res) = cm_req($mod, DELETE => "/communities/$pub/bans/$banned->{id}");
+is $res->code, 404, 'lifting it twice: 404';
+is lifted_audits($pub, $banned->{id}), "$mod->{id},success,community", 'and no second audit row';
+($res, $data) = cm_req($banned, POST => "/communities/$pub/join");
+is $res->code, 201, 'the user joins the public community again';
+is $data->{data}{role}, 'member', 'as a member';
+
+# Private: the owner lifts it; joining is a request again.
+my $priv = $world{private}{c}{id};
+($res) = cm_req($owner, DELETE => "/communities/$priv/bans/$banned->{id}");
+is $res->code, 204, 'the owner lifts the private ban';
+is lifted_audits($priv, $banned->{id}), "$owner->{id},success,community", 'audited';
+($res, $data) = cm_req($owner, GET => "/communities/$priv/bans");
+is_deeply [$res->code, $data->{meta}{total}, $data->{data}], [200, 0, []], 'the list is empty';
+($res, $data) = cm_req($banned, POST => "/communities/$priv/join");
+is $res->code, 202, 'asking to join the private community is a request again';
+is $data->{data}{status}, 'pending', 'pending';
+is bl_psql_value(q{SELECT count(*) FROM community_join_requests WHERE community_id = $1 AND user_id = $2},
+                 $priv, $banned->{id}), 1, 'a pending request row';
+
+# Hidden: an admin lifts it; the community stays hidden until an invitation.
+my $hid = $world{hidden}{c}{id};
+($res) = cm_req($admin, DELETE => "/communities/$hid/bans/" . uc $banned->{id});
+is $res->code, 204, 'an admin lifts the hidden ban (the id in capitals)';
+is lifted_audits($hid, $banned->{id}), "$admin->{id},success,community", 'audited, the id as stored';
+($res) = cm_req($banned, GET => "/communities/$hid");
+is $res->code, 404, 'the hidden community is still hidden from them';
+($res) = cm_req($mod, POST => "/communities/$hid/invitations", json => { user_id => $banned->{id} });
+is $res->code, 201, 'and may be invited again';
+($res) = cm_req($banned, POST => "/communities/$hid/join");
+is $res->code, 201, 'and joins by the invitation';
 
 done_testing;

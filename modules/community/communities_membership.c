@@ -1,7 +1,8 @@
 /* Membership: joining (public at once, private by request, hidden by
  * invitation), join requests and their decisions, invitations, leaving,
- * the member list, roles, removal and bans — and the bl_account_deleted
- * hook that removes a deleted account's memberships.
+ * the member list, roles, removal, bans, the ban list and lifting a ban —
+ * and the bl_account_deleted hook that removes a deleted account's
+ * memberships.
  *
  * Role changes, leaving and removal lock the community row first, so the
  * "at least one owner" rule holds when two of them race. */
@@ -31,6 +32,8 @@ APLOG_USE_MODULE(beautiful_community);
 #define SQL_SET_ROLE      "community_set_role"
 #define SQL_REMOVE        "community_remove"
 #define SQL_BAN           "community_ban"
+#define SQL_BANS          "community_bans"
+#define SQL_UNBAN         "community_unban"
 #define SQL_ACCOUNT_GONE  "community_account_gone"
 
 #define ERR_LAST_OWNER "LAST_OWNER"
@@ -53,6 +56,12 @@ static const char *const roles[] = {"member", "moderator", "owner", NULL};
 #define MEMBER_JSON \
     "json_build_object('user', " CM_PERSON("u") ", 'role', m.role, " \
     "'joined_at', " CM_TS("m.joined_at") ")"
+
+/* A ban b of user u by bu (LEFT JOINed: NULL once that account is gone). */
+#define BAN_JSON \
+    "json_build_object('user', " CM_PERSON("u") ", 'banned_by', " \
+    "CASE WHEN bu.id IS NULL THEN NULL ELSE " CM_PERSON("bu") " END, " \
+    "'created_at', " CM_TS("b.created_at") ")"
 
 static const bl_statement statements[] = {
     {SQL_LOCK, "SELECT 1 FROM communities WHERE id = %s::uuid FOR UPDATE"},
@@ -170,6 +179,25 @@ static const bl_statement statements[] = {
      "INSERT INTO community_bans (community_id, user_id, banned_by) "
      "SELECT a.cid, u.id, a.viewer FROM a JOIN users u ON u.id = a.uid "
      "WHERE EXISTS (SELECT 1 FROM ok) ON CONFLICT DO NOTHING"},
+    /* id, slug, viewer, viewer role, limit, offset: moderators only;
+     * newest first. */
+    {SQL_BANS,
+     "WITH " CM_ARGS_COMMUNITY ", " CM_ACCESS ", "
+     "f AS (SELECT b.* FROM acc JOIN community_bans b ON b.community_id = acc.id "
+     "WHERE acc.can_moderate) "
+     "SELECT (SELECT count(*) FROM f), coalesce((SELECT json_agg(" BAN_JSON
+     " ORDER BY b.created_at DESC, b.user_id DESC) "
+     "FROM (SELECT * FROM f ORDER BY created_at DESC, user_id DESC "
+     "LIMIT %s::int OFFSET %s::int) b JOIN users u ON u.id = b.user_id "
+     "LEFT JOIN users bu ON bu.id = b.banned_by), '[]'::json) "
+     "FROM acc WHERE acc.can_moderate"},
+    /* community, user, viewer, viewer role: any moderator lifts any ban,
+     * an owner's too. The membership does not come back. */
+    {SQL_UNBAN,
+     "DELETE FROM community_bans b "
+     "USING (SELECT %s::uuid AS cid, %s::uuid AS uid, %s::uuid AS viewer, %s::text AS vrole) a "
+     "WHERE b.community_id = a.cid AND b.user_id = a.uid "
+     "AND (a.vrole = 'admin' OR " IS_STAFF("a.cid", "a.viewer") ")"},
     /* user: where they are the only owner, the longest-standing moderator
      * (else member) takes over; then every membership goes. */
     {SQL_ACCOUNT_GONE,
@@ -626,6 +654,85 @@ static int communities_remove_member(request_rec *r, apr_table_t *params)
     return bl_send_no_content(r);
 }
 
+/* ---------------------------------------------------------------- bans */
+
+/* The ban routes answer as the other moderation routes do (404 for a
+ * hidden community's non-member), and a banned user hears why (CM_READS). */
+static int require_ban_moderator(request_rec *r, const community_access *acc)
+{
+    if (community_require_read(r, acc) != 0 || community_require_moderator(r, acc) != 0)
+        return -1;
+    return 0;
+}
+
+static int communities_bans(request_rec *r, apr_table_t *params)
+{
+    static const char *const allowed[] = {"page", "per_page", NULL};
+    const bl_user *user;
+    community_access acc;
+    apr_table_t *q;
+    const char *args[6];
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    ap_dbd_t *db;
+    int page, per_page;
+
+    if (!(user = community_user(r)) || community_query(r, allowed, &q) != 0
+        || bl_pagination_args(r, &page, &per_page) != 0 || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
+        || require_ban_moderator(r, &acc) != 0)
+        return OK;
+    args[0] = acc.id;
+    args[1] = NULL;
+    args[2] = user->id;
+    args[3] = user->role;
+    args[4] = apr_itoa(r->pool, per_page);
+    args[5] = apr_itoa(r->pool, (page - 1) * per_page);
+    if (!(res = bl_db_select(r, db, SQL_BANS, 6, args)))
+        return OK;
+    if (!(row = community_first_row(r, db, res)))    /* gone, or demoted, meanwhile */
+        return community_not_found(r, "community");
+    return bl_send_data(r, HTTP_OK, NULL, bl_db_get(r, db, row, 1),
+                        bl_pagination_meta(r, page, per_page,
+                                           apr_atoi64(bl_db_get(r, db, row, 0))));
+}
+
+static int communities_lift_ban(request_rec *r, apr_table_t *params)
+{
+    const bl_user *user;
+    community_access acc;
+    const char *args[4], *uid;
+    char *audited_uid;
+    ap_dbd_t *db;
+    int n;
+
+    if (!(user = community_user(r)) || !(db = bl_db(r))
+        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
+        || require_ban_moderator(r, &acc) != 0 || !(uid = path_user(r, params)))
+        return OK;
+    /* The audit row names the user as the database spells the id. */
+    audited_uid = apr_pstrdup(r->pool, uid);
+    ap_str_tolower(audited_uid);
+    args[0] = acc.id;
+    args[1] = uid;
+    args[2] = user->id;
+    args[3] = user->role;
+    if (bl_db_begin(r, db) != 0)
+        return OK;
+    if ((n = bl_db_exec(r, db, SQL_UNBAN, 4, args)) < 0)
+        return bl_db_rollback(r, db), OK;
+    if (n == 0) {
+        bl_db_rollback(r, db);
+        return community_not_found(r, "ban");
+    }
+    if (community_audit(r, db, "community.ban_lifted", "community", acc.id,
+                        apr_psprintf(r->pool, "{\"user_id\":\"%s\"}", audited_uid)) != 0)
+        return bl_db_rollback(r, db), OK;
+    if (bl_db_commit(r, db) != 0)
+        return OK;
+    return bl_send_no_content(r);
+}
+
 /* ---------------------------------------------------------------- account */
 
 int community_account_deleted(request_rec *r, ap_dbd_t *db, const char *user_id)
@@ -658,6 +765,8 @@ static const community_route routes[] = {
     {"GET", "/communities/:id/members", communities_members},
     {"PUT", "/communities/:id/members/:user_id", communities_set_role},
     {"DELETE", "/communities/:id/members/:user_id", communities_remove_member},
+    {"GET", "/communities/:id/bans", communities_bans},
+    {"DELETE", "/communities/:id/bans/:user_id", communities_lift_ban},
     {NULL, NULL, NULL}
 };
 
