@@ -178,7 +178,7 @@ is $audits->($mod->{id}), 2, 'audited too';
 ($res, $data) = cm_req($admin, GET => "/posts/$anon");
 is $data->{data}{author}{id}, $member->{id}, 'an admin sees the author';
 
-# The feed's posts (community_feed_page, migration 0012) are the posts
+# The feed's posts (community_feed_page, migration 0013) are the posts
 # GET /posts/:id shows, for the author, a member and a moderator alike.
 for my $viewer ([$member, 'the author'], [$member2, 'a member'], [$mod, 'a moderator']) {
     my ($u, $who) = @$viewer;

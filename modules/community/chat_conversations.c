@@ -22,7 +22,7 @@
     "'community_id', " c ".community_id, 'created_at', " CV_TS(c ".created_at") ", " \
     "'last_message_at', " CV_TS(c ".last_message_at") ", 'is_muted', " c ".is_muted, " \
     "'last_read_at', " CV_TS(c ".last_read_at") ", " \
-    "'last_message', (SELECT " CV_MESSAGE("lm") " FROM chat_messages lm " \
+    "'last_message', (SELECT " CV_MESSAGE("lm") "::json FROM chat_messages lm " \
     "  WHERE lm.conversation_id = " c ".id ORDER BY lm.created_at DESC, lm.id DESC LIMIT 1), " \
     "'unread_count', (SELECT count(*) FROM (SELECT 1 FROM chat_messages um " \
     "  WHERE um.conversation_id = " c ".id AND um.deleted_at IS NULL " \

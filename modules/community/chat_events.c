@@ -38,8 +38,8 @@ static const bl_statement event_statements[] = {
     {SQL_RESUME,
      "SELECT e.seq::text, e.type::text, CASE WHEN e.type = 'read' THEN "
      "  json_build_object('conversation_id', e.conversation_id, 'user_id', e.user_id, "
-     "  'last_read_at', " CV_TS("e.read_up_to") ") "
-     "  ELSE " CV_MESSAGE("m") " END::text "
+     "  'last_read_at', " CV_TS("e.read_up_to") ")::text "
+     "  ELSE " CV_MESSAGE("m") " END "
      "FROM chat_events e LEFT JOIN chat_messages m ON m.id = e.message_id "
      "  AND m.created_at = e.message_created_at "
      "WHERE e.conversation_id = %s::uuid AND e.seq > %s::bigint "

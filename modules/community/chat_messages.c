@@ -39,15 +39,15 @@
  * conversation, the cursor's (microseconds x2, id) when there is one,
  * limit, conversation, me. */
 #define PAGE_SQL(cursor_cond) \
-    "SELECT (SELECT json_build_object(" \
-    "  'items', coalesce(json_agg(" CV_MESSAGE("p") " ORDER BY p.rn) " \
-    "    FILTER (WHERE p.rn <= %s::int), '[]'::json), " \
-    "  'next_cursor', CASE WHEN count(*) > %s::int " \
-    "    THEN min(" CV_CURSOR("p") ") FILTER (WHERE p.rn = %s::int) END) " \
+    "SELECT (SELECT '{\"items\":[' || coalesce(string_agg(" CV_MESSAGE("p") ", ',' " \
+    "    ORDER BY p.rn) FILTER (WHERE p.rn <= %s::int), '') || '],\"next_cursor\":' || " \
+    "  CASE WHEN count(*) > %s::int " \
+    "    THEN '\"' || min(" CV_CURSOR("p") ") FILTER (WHERE p.rn = %s::int) || '\"' " \
+    "    ELSE 'null' END || '}' " \
     "  FROM (SELECT m.*, row_number() OVER (ORDER BY m.created_at DESC, m.id DESC) AS rn " \
     "    FROM chat_messages m WHERE m.conversation_id = %s::uuid " cursor_cond \
     "    ORDER BY m.created_at DESC, m.id DESC LIMIT " PAGE_SCAN_ROWS ") p " \
-    "  WHERE p.rn <= %s::int + 1)::text " \
+    "  WHERE p.rn <= %s::int + 1) " \
     "FROM chat_participants WHERE conversation_id = %s::uuid AND user_id = %s::uuid"
 #define CURSOR_TIME "(timestamptz 'epoch' + %s::bigint * interval '1 microsecond')"
 #define STRINGIFY(x) #x
@@ -76,7 +76,7 @@ static const bl_statement message_statements[] = {
      "  SELECT a.conv, a.seq, 'message.created', msg.id, msg.created_at FROM a, msg), "
      "rd AS (UPDATE chat_participants p SET last_read_at = msg.created_at FROM a, msg "
      "  WHERE p.conversation_id = a.conv AND p.user_id = a.me) "
-     "SELECT " CV_MESSAGE("msg") "::text FROM msg"},
+     "SELECT " CV_MESSAGE("msg") " FROM msg"},
     /* conversation, me, coalescing window (microseconds), connected users
      * (uuid[] text): marks and returns who gets a notification now, with
      * the text it says (never the message itself). */
@@ -113,7 +113,7 @@ static const bl_statement message_statements[] = {
      "  WHERE m.id = a.msg AND m.created_at = a.at RETURNING m.*), "
      "ev AS (INSERT INTO chat_events (conversation_id, seq, type, message_id, message_created_at) "
      "  SELECT a.conv, a.seq, 'message.edited', a.msg, a.at FROM a) "
-     "SELECT " CV_MESSAGE("up") "::text FROM up"},
+     "SELECT " CV_MESSAGE("up") " FROM up"},
     /* message, created_at, conversation, event number: the tombstone */
     {SQL_DELETE,
      "WITH a AS (SELECT %s::uuid AS msg, %s::timestamptz AS at, %s::uuid AS conv, "
@@ -122,7 +122,7 @@ static const bl_statement message_statements[] = {
      "  WHERE m.id = a.msg AND m.created_at = a.at RETURNING m.*), "
      "ev AS (INSERT INTO chat_events (conversation_id, seq, type, message_id, message_created_at) "
      "  SELECT a.conv, a.seq, 'message.deleted', a.msg, a.at FROM a) "
-     "SELECT " CV_MESSAGE("up") "::text FROM up"},
+     "SELECT " CV_MESSAGE("up") " FROM up"},
     {NULL, NULL}
 };
 

@@ -1,7 +1,7 @@
 /* Posts: the community feed (GET /communities/:id/posts), writing a post,
  * GET, PUT and DELETE /posts/:id, and likes (POST /posts/:id/like).
  *
- * The feed is one prepared statement calling community_feed_page (0012):
+ * The feed is one prepared statement calling community_feed_page (0013):
  * the viewer's access, the page and the next cursor, JSON built by
  * PostgreSQL, on a generic plan cached per connection. It is ordered
  * pinned first, then newest, and walked by the keyset (is_pinned,
@@ -55,7 +55,7 @@ static const char *const post_types[] = {"discussion", "question", "story", "res
     col " = CASE WHEN a.j ? '" col "' THEN " expr " ELSE p." col " END"
 
 static const bl_statement statements[] = {
-    /* The feed page: community_feed_page (migration 0012), whose query
+    /* The feed page: community_feed_page (migrations 0012, 0013), whose query
      * runs on a cached generic plan; planned again on every execution as
      * a prepared statement, the feed spent more time planning than
      * running. Arguments: id, slug, viewer, viewer role; exact count?,
