@@ -12,6 +12,30 @@
 const path = require('path');
 const { chromium } = require('playwright-core');
 
+// Two animation frames: time for a scroll's re-render to reach the DOM.
+function nextFrames(page) {
+  return page.evaluate(() => new Promise((done) =>
+    requestAnimationFrame(() => requestAnimationFrame(done))));
+}
+
+// The ids of every tag and operation block. Swagger UI virtualizes a list
+// of 150 tags and operations or more (only what is near the viewport is
+// in the DOM), so this scrolls down the page as a reader would.
+async function operationIds(page) {
+  const ids = new Set();
+  for (;;) {
+    for (const id of await page.$$eval('[id^="operations-"]', (els) => els.map((e) => e.id)))
+      ids.add(id);
+    const atBottom = await page.evaluate(() => {
+      const before = window.scrollY;
+      window.scrollBy(0, window.innerHeight * 0.75);
+      return window.scrollY === before;
+    });
+    if (atBottom) return ids;
+    await nextFrames(page);
+  }
+}
+
 async function main() {
   const [base, outDir, groupsJson] = process.argv.slice(2);
   const groups = JSON.parse(groupsJson);
@@ -35,14 +59,17 @@ async function main() {
     await page.waitForSelector('.swagger-ui .opblock', { timeout: 20000 });
     seen.title = await page.locator('.swagger-ui .info .title').first().innerText();
 
+    const ids = await operationIds(page);
     for (const [module, tags] of Object.entries(groups)) {
       let count = 0;
       for (const tag of tags) {
-        count += await page.locator(`#operations-tag-${tag}`).count() &&
-                 await page.locator(`[id^="operations-${tag}-"]`).count();
+        if (ids.has(`operations-tag-${tag}`))
+          count += [...ids].filter((id) => id.startsWith(`operations-${tag}-`)).length;
       }
       seen.modules[module] = count;
     }
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await nextFrames(page);
 
     const health = page.locator('#operations-health-getHealth');
     await health.locator('.opblock-summary').click();
