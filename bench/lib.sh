@@ -1,6 +1,7 @@
-# bench/lib.sh — what bench/run and bench/auth_run share: a stack of their
-# own (PostgreSQL, Redis, httpd with conf/dev/httpd.conf) in a temporary
-# state directory, stopped and removed on exit, and wrk's requests/s.
+# bench/lib.sh — what the bench scripts share: a stack of their own
+# (PostgreSQL, Redis, httpd with conf/dev/httpd.conf) in a temporary state
+# directory, stopped and removed on exit, wrk's requests/s, and CPU time
+# per request by process with what it allows.
 # Sourced with srcdir and BL_PORT_BASE set; reads BUILD_DIR, DURATION
 # (default 10s) and CONNECTIONS (default 64).
 
@@ -97,4 +98,60 @@ bench_rps() {
     grep -q 'Non-2xx' <<<"$out" && bl_log "warning: non-2xx answers from $1"
     awk '/^Requests\/sec:/ {print $2}' <<<"$out" | grep . ||
         { printf '%s\n' "$out" >&2; bl_die "wrk failed on $1"; }
+}
+
+# CPU time per request by process, and context switches per request of the
+# httpd children: ab sends a fixed number of requests at the same
+# concurrency, and /proc says how much CPU each side used for them. Unlike
+# requests/s, these hardly move with what else runs on the machine.
+cpu_ticks() {   # PID...: utime + stime of those processes, in clock ticks
+    local p t=0 f
+    for p in "$@"; do
+        f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        f=${f##*) }
+        # shellcheck disable=SC2086
+        set -- $f
+        t=$((t + ${12} + ${13}))
+    done
+    echo "$t"
+}
+pg_ticks() {   # PostgreSQL's CPU, backends that have exited included
+    local pg f
+    pg=$(head -1 "$BL_PG_DATA/postmaster.pid")
+    f=$(cat "/proc/$pg/stat")
+    f=${f##*) }
+    # shellcheck disable=SC2086
+    set -- $f
+    # shellcheck disable=SC2046
+    echo $(( ${14} + ${15} + $(cpu_ticks "$pg" $(pgrep -P "$pg")) ))
+}
+ctx_switches() {   # PID...: voluntary + involuntary switches of all their threads
+    local p
+    for p in "$@"; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+        awk '/ctxt_switches/ {s += $2} END {print s + 0}'
+}
+cpu_per_request() {   # ROUTE HEADER N: prints "httpd postgres redis ab switches"
+    local route=$1 header=$2 n=$3 hp rp h0 p0 r0 c0 ab_cpu TIMEFORMAT='%U %S'
+    hp=$(pgrep -P "$(cat "$BL_STATE_DIR/run/httpd.pid")" | tr '\n' ' ')
+    rp=$(bl_redis_pid)
+    # shellcheck disable=SC2086
+    { h0=$(cpu_ticks $hp); p0=$(pg_ticks); r0=$(cpu_ticks $rp); c0=$(ctx_switches $hp); }
+    ab_cpu=$( { time ab -q -k -c "$conns" -n "$n" ${header:+-H "$header"} "$base$route" \
+                  >"$BL_LOG_DIR/ab.cpu.log" 2>&1; } 2>&1 )
+    # shellcheck disable=SC2086
+    awk -v n="$n" -v k="$(getconf CLK_TCK)" -v h=$(($(cpu_ticks $hp) - h0)) \
+        -v p=$(($(pg_ticks) - p0)) -v r=$(($(cpu_ticks $rp) - r0)) \
+        -v c=$(($(ctx_switches $hp) - c0)) -v a="$ab_cpu" 'BEGIN {
+        u = 1e6 / k / n; split(a, t, " ")
+        printf "%.0f %.0f %.0f %.0f %.1f\n", h * u, p * u, r * u, (t[1] + t[2]) * 1e6 / n, c / n }'
+}
+
+# What CPU per request allows, whatever the scheduling: requests/s cannot
+# pass cores / CPU per request, and with every connection always busy the
+# mean latency is then at least connections / that (Little's law).
+#   cpu_ceiling LABEL TOTAL_US
+cpu_ceiling() {
+    awk -v n="$1" -v t="$2" -v c="$(nproc)" -v k="$conns" 'BEGIN {
+        printf "  %-22s at most %6.0f req/s, mean latency at least %5.1f ms\n", n, c * 1e6 / t,
+            k * t / c / 1000 }'
 }
