@@ -246,15 +246,17 @@ is $res->code, 403, 'a plain member cannot remove';
 is $res->code, 403, 'a moderator cannot remove an owner';
 ($res) = cm_req($joiner, DELETE => "/communities/$pub->{id}/members/$troll->{id}", query => { ban => 'maybe' });
 is $res->code, 400, 'ban must be true or false';
-($res) = cm_req($joiner, DELETE => "/communities/$pub->{id}/members/$troll->{id}", query => { ban => 'true' });
-is $res->code, 204, 'removed and banned';
+($res) = cm_req($joiner, DELETE => "/communities/$pub->{id}/members/" . uc $troll->{id},
+                query => { ban => 'true' });
+is $res->code, 204, 'removed and banned (the id in capitals)';
 ($res) = cm_req($troll, POST => "/communities/$pub->{id}/join");
 is $res->code, 403, 'a banned user cannot rejoin';
 ($res) = cm_req($mod, POST => "/communities/$pub->{id}/invitations", json => { user_id => $troll->{id} });
 is $res->code, 409, 'nor be invited';
 is bl_psql_value(q{SELECT count(*) FROM audit_logs WHERE action = 'community.member_banned'
-                   AND resource_id = $1 AND created_at > now() - interval '1 hour'}, $pub->{id}), 1,
-   'the ban is audited';
+                   AND resource_id = $1 AND details->>'user_id' = $2
+                   AND created_at > now() - interval '1 hour'}, $pub->{id}, $troll->{id}), 1,
+   'the ban is audited, naming the user as the database writes ids';
 
 # ---------------------------------------------------------------- delete
 ($res) = cm_req($member, DELETE => "/communities/$priv->{id}");

@@ -82,8 +82,6 @@ extern const community_part chat_conversations_part, chat_messages_part,
 #define CV_CURSOR(m) \
     "((extract(epoch FROM " m ".created_at) * 1000000)::bigint::text || '_' || " m ".id)"
 
-/* Text as a JSON value (quoted and escaped), or null. */
-#define CV_JSON_TEXT(x) "coalesce(to_json(" x ")::text, 'null')"
 /* A timestamp (CV_TS) as a JSON value, or null. */
 #define CV_JSON_TS(c) "coalesce('\"' || " CV_TS(c) " || '\"', 'null')"
 
@@ -91,11 +89,12 @@ extern const community_part chat_conversations_part, chat_messages_part,
  * one is a tombstone without its body. Concatenated rather than built by
  * json_build_object, which in PostgreSQL 15 looks up the output function
  * of each of its arguments on every row: half the backend CPU of a page
- * of 50 messages (bench/chat_README.md). */
+ * of 50 messages (bench/chat_README.md). json_string_or_null is
+ * migration 0013's. */
 #define CV_MESSAGE(m) \
     "('{\"id\":\"' || " m ".id || '\",\"conversation_id\":\"' || " m ".conversation_id " \
     "|| '\",\"sender_id\":' || coalesce('\"' || " m ".sender_id || '\"', 'null') " \
-    "|| ',\"body\":' || CASE WHEN " m ".deleted_at IS NULL THEN " CV_JSON_TEXT(m ".body") \
+    "|| ',\"body\":' || CASE WHEN " m ".deleted_at IS NULL THEN json_string_or_null(" m ".body)" \
     " ELSE 'null' END " \
     "|| ',\"is_deleted\":' || (" m ".deleted_at IS NOT NULL)::text " \
     "|| ',\"edited_at\":' || " CV_JSON_TS(m ".edited_at") \

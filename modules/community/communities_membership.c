@@ -280,11 +280,19 @@ static int send_member(request_rec *r, ap_dbd_t *db, const char *cid, const char
 }
 
 /* The path's user id, or NULL after answering 404. */
+/* The path's user id, lowercased as the database writes ids, so audit
+ * rows name the user the same way whatever case the caller typed; NULL
+ * after answering when it is not an id. */
 static const char *path_user(request_rec *r, apr_table_t *params)
 {
     const char *uid = apr_table_get(params, "user_id");
+    char *lower;
 
-    return community_valid_id(r, uid, "user") == 0 ? uid : NULL;
+    if (community_valid_id(r, uid, "user") != 0)
+        return NULL;
+    lower = apr_pstrdup(r->pool, uid);
+    ap_str_tolower(lower);
+    return lower;
 }
 
 /* ---------------------------------------------------------------- join */
@@ -702,7 +710,6 @@ static int communities_lift_ban(request_rec *r, apr_table_t *params)
     const bl_user *user;
     community_access acc;
     const char *args[4], *uid;
-    char *audited_uid;
     ap_dbd_t *db;
     int n;
 
@@ -710,9 +717,6 @@ static int communities_lift_ban(request_rec *r, apr_table_t *params)
         || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
         || require_ban_moderator(r, &acc) != 0 || !(uid = path_user(r, params)))
         return OK;
-    /* The audit row names the user as the database spells the id. */
-    audited_uid = apr_pstrdup(r->pool, uid);
-    ap_str_tolower(audited_uid);
     args[0] = acc.id;
     args[1] = uid;
     args[2] = user->id;
@@ -726,7 +730,7 @@ static int communities_lift_ban(request_rec *r, apr_table_t *params)
         return community_not_found(r, "ban");
     }
     if (community_audit(r, db, "community.ban_lifted", "community", acc.id,
-                        apr_psprintf(r->pool, "{\"user_id\":\"%s\"}", audited_uid)) != 0)
+                        apr_psprintf(r->pool, "{\"user_id\":\"%s\"}", uid)) != 0)
         return bl_db_rollback(r, db), OK;
     if (bl_db_commit(r, db) != 0)
         return OK;
