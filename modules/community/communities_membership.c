@@ -519,7 +519,21 @@ static int communities_invite(request_rec *r, apr_table_t *params)
 
 /* ---------------------------------------------------------------- members */
 
-static int communities_members(request_rec *r, apr_table_t *params)
+/* The ban routes answer as the other moderation routes do (404 for a
+ * hidden community's non-member), and a banned user hears why (CM_READS). */
+static int require_reading_moderator(request_rec *r, const community_access *acc)
+{
+    if (community_require_read(r, acc) != 0 || community_require_moderator(r, acc) != 0)
+        return -1;
+    return 0;
+}
+
+/* One page of a community's members or bans: the statement label takes
+ * id, slug, viewer, viewer role, limit, offset and returns the total and
+ * the page's JSON, or no row when the viewer may not read it (the
+ * community gone, or the viewer demoted, meanwhile). */
+static int send_community_list(request_rec *r, apr_table_t *params, const char *label,
+                               int moderators_only)
 {
     static const char *const allowed[] = {"page", "per_page", NULL};
     const bl_user *user;
@@ -534,7 +548,8 @@ static int communities_members(request_rec *r, apr_table_t *params)
     if (!(user = community_user(r)) || community_query(r, allowed, &q) != 0
         || bl_pagination_args(r, &page, &per_page) != 0 || !(db = bl_db(r))
         || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
-        || community_require_read(r, &acc) != 0)
+        || (moderators_only ? require_reading_moderator(r, &acc)
+                            : community_require_read(r, &acc)) != 0)
         return OK;
     args[0] = acc.id;
     args[1] = NULL;
@@ -542,13 +557,18 @@ static int communities_members(request_rec *r, apr_table_t *params)
     args[3] = user->role;
     args[4] = apr_itoa(r->pool, per_page);
     args[5] = apr_itoa(r->pool, (page - 1) * per_page);
-    if (!(res = bl_db_select(r, db, SQL_MEMBERS, 6, args)))
+    if (!(res = bl_db_select(r, db, label, 6, args)))
         return OK;
     if (!(row = community_first_row(r, db, res)))
         return community_not_found(r, "community");
     return bl_send_data(r, HTTP_OK, NULL, bl_db_get(r, db, row, 1),
                         bl_pagination_meta(r, page, per_page,
                                            apr_atoi64(bl_db_get(r, db, row, 0))));
+}
+
+static int communities_members(request_rec *r, apr_table_t *params)
+{
+    return send_community_list(r, params, SQL_MEMBERS, 0);
 }
 
 /* 1 when the acting user may touch the target (owners only by owners). */
@@ -664,45 +684,9 @@ static int communities_remove_member(request_rec *r, apr_table_t *params)
 
 /* ---------------------------------------------------------------- bans */
 
-/* The ban routes answer as the other moderation routes do (404 for a
- * hidden community's non-member), and a banned user hears why (CM_READS). */
-static int require_ban_moderator(request_rec *r, const community_access *acc)
-{
-    if (community_require_read(r, acc) != 0 || community_require_moderator(r, acc) != 0)
-        return -1;
-    return 0;
-}
-
 static int communities_bans(request_rec *r, apr_table_t *params)
 {
-    static const char *const allowed[] = {"page", "per_page", NULL};
-    const bl_user *user;
-    community_access acc;
-    apr_table_t *q;
-    const char *args[6];
-    apr_dbd_results_t *res;
-    apr_dbd_row_t *row;
-    ap_dbd_t *db;
-    int page, per_page;
-
-    if (!(user = community_user(r)) || community_query(r, allowed, &q) != 0
-        || bl_pagination_args(r, &page, &per_page) != 0 || !(db = bl_db(r))
-        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
-        || require_ban_moderator(r, &acc) != 0)
-        return OK;
-    args[0] = acc.id;
-    args[1] = NULL;
-    args[2] = user->id;
-    args[3] = user->role;
-    args[4] = apr_itoa(r->pool, per_page);
-    args[5] = apr_itoa(r->pool, (page - 1) * per_page);
-    if (!(res = bl_db_select(r, db, SQL_BANS, 6, args)))
-        return OK;
-    if (!(row = community_first_row(r, db, res)))    /* gone, or demoted, meanwhile */
-        return community_not_found(r, "community");
-    return bl_send_data(r, HTTP_OK, NULL, bl_db_get(r, db, row, 1),
-                        bl_pagination_meta(r, page, per_page,
-                                           apr_atoi64(bl_db_get(r, db, row, 0))));
+    return send_community_list(r, params, SQL_BANS, 1);
 }
 
 static int communities_lift_ban(request_rec *r, apr_table_t *params)
@@ -715,7 +699,7 @@ static int communities_lift_ban(request_rec *r, apr_table_t *params)
 
     if (!(user = community_user(r)) || !(db = bl_db(r))
         || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
-        || require_ban_moderator(r, &acc) != 0 || !(uid = path_user(r, params)))
+        || require_reading_moderator(r, &acc) != 0 || !(uid = path_user(r, params)))
         return OK;
     args[0] = acc.id;
     args[1] = uid;
