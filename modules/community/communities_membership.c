@@ -413,42 +413,65 @@ static int communities_join_requests(request_rec *r, apr_table_t *params)
                                            apr_atoi64(bl_db_get(r, db, row, 0))));
 }
 
-static int decide_request(request_rec *r, apr_table_t *params, int approve)
-{
+/* What a moderator's decision about the path's user shares: the checks,
+ * then in a new transaction the statement label (community, user, viewer,
+ * viewer role). Returns 1 when it changed a row, the transaction still
+ * open; 0 after answering (404 "no such <what>" when it changed none).
+ * reader: also the read rule first, so a banned moderator hears why. */
+typedef struct {
     const bl_user *user;
     community_access acc;
-    const char *args[4], *uid;
+    const char *uid;
     ap_dbd_t *db;
+} user_action;
+
+static int begin_user_action(request_rec *r, apr_table_t *params, int reader,
+                             const char *label, const char *what, user_action *a)
+{
+    const char *args[4];
     int n;
 
-    if (!(user = community_user(r)) || !(db = bl_db(r))
-        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
-        || community_require_moderator(r, &acc) != 0 || !(uid = path_user(r, params)))
-        return OK;
-    args[0] = acc.id;
-    args[1] = uid;
-    args[2] = user->id;
-    args[3] = user->role;
-    if (bl_db_begin(r, db) != 0)
-        return OK;
-    if ((n = bl_db_exec(r, db, approve ? SQL_APPROVE : SQL_REJECT, 4, args)) < 0)
-        return bl_db_rollback(r, db), OK;
+    if (!(a->user = community_user(r)) || !(a->db = bl_db(r))
+        || community_lookup(r, a->db, apr_table_get(params, "id"), &a->acc) != 0
+        || (reader && community_require_read(r, &a->acc) != 0)
+        || community_require_moderator(r, &a->acc) != 0 || !(a->uid = path_user(r, params)))
+        return 0;
+    args[0] = a->acc.id;
+    args[1] = a->uid;
+    args[2] = a->user->id;
+    args[3] = a->user->role;
+    if (bl_db_begin(r, a->db) != 0)
+        return 0;
+    if ((n = bl_db_exec(r, a->db, label, 4, args)) < 0)
+        return bl_db_rollback(r, a->db), 0;
     if (n == 0) {
-        bl_db_rollback(r, db);
-        return community_not_found(r, "join request");
+        bl_db_rollback(r, a->db);
+        community_not_found(r, what);
+        return 0;
     }
-    if (approve && community_notify(r, db, uid, "community.join_approved",
-                                    apr_pstrcat(r->pool, "Welcome to ", acc.name, NULL),
-                                    apr_pstrcat(r->pool, "Your request to join ", acc.name,
+    return 1;
+}
+
+static int decide_request(request_rec *r, apr_table_t *params, int approve)
+{
+    user_action a;
+    ap_dbd_t *db;
+
+    if (!begin_user_action(r, params, 0, approve ? SQL_APPROVE : SQL_REJECT, "join request", &a))
+        return OK;
+    db = a.db;
+    if (approve && community_notify(r, db, a.uid, "community.join_approved",
+                                    apr_pstrcat(r->pool, "Welcome to ", a.acc.name, NULL),
+                                    apr_pstrcat(r->pool, "Your request to join ", a.acc.name,
                                                 " was approved.", NULL),
-                                    community_data(r, &acc)) != 0) {
+                                    community_data(r, &a.acc)) != 0) {
         bl_db_rollback(r, db);
         return bl_send_unavailable(r, "database");
     }
     if (bl_db_commit(r, db) != 0)
         return OK;
     if (approve)
-        return send_member(r, db, acc.id, uid, HTTP_OK, "join request approved");
+        return send_member(r, db, a.acc.id, a.uid, HTTP_OK, "join request approved");
     return bl_send_data(r, HTTP_OK, "join request rejected", NULL, NULL);
 }
 
@@ -519,19 +542,11 @@ static int communities_invite(request_rec *r, apr_table_t *params)
 
 /* ---------------------------------------------------------------- members */
 
-/* The ban routes answer as the other moderation routes do (404 for a
- * hidden community's non-member), and a banned user hears why (CM_READS). */
-static int require_reading_moderator(request_rec *r, const community_access *acc)
-{
-    if (community_require_read(r, acc) != 0 || community_require_moderator(r, acc) != 0)
-        return -1;
-    return 0;
-}
-
 /* One page of a community's members or bans: the statement label takes
  * id, slug, viewer, viewer role, limit, offset and returns the total and
  * the page's JSON, or no row when the viewer may not read it (the
- * community gone, or the viewer demoted, meanwhile). */
+ * community gone, or the viewer demoted, meanwhile). The read rule comes
+ * first, so a banned moderator hears why (CM_READS). */
 static int send_community_list(request_rec *r, apr_table_t *params, const char *label,
                                int moderators_only)
 {
@@ -548,8 +563,8 @@ static int send_community_list(request_rec *r, apr_table_t *params, const char *
     if (!(user = community_user(r)) || community_query(r, allowed, &q) != 0
         || bl_pagination_args(r, &page, &per_page) != 0 || !(db = bl_db(r))
         || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
-        || (moderators_only ? require_reading_moderator(r, &acc)
-                            : community_require_read(r, &acc)) != 0)
+        || community_require_read(r, &acc) != 0
+        || (moderators_only && community_require_moderator(r, &acc) != 0))
         return OK;
     args[0] = acc.id;
     args[1] = NULL;
@@ -691,32 +706,14 @@ static int communities_bans(request_rec *r, apr_table_t *params)
 
 static int communities_lift_ban(request_rec *r, apr_table_t *params)
 {
-    const bl_user *user;
-    community_access acc;
-    const char *args[4], *uid;
-    ap_dbd_t *db;
-    int n;
+    user_action a;
 
-    if (!(user = community_user(r)) || !(db = bl_db(r))
-        || community_lookup(r, db, apr_table_get(params, "id"), &acc) != 0
-        || require_reading_moderator(r, &acc) != 0 || !(uid = path_user(r, params)))
+    if (!begin_user_action(r, params, 1, SQL_UNBAN, "ban", &a))
         return OK;
-    args[0] = acc.id;
-    args[1] = uid;
-    args[2] = user->id;
-    args[3] = user->role;
-    if (bl_db_begin(r, db) != 0)
-        return OK;
-    if ((n = bl_db_exec(r, db, SQL_UNBAN, 4, args)) < 0)
-        return bl_db_rollback(r, db), OK;
-    if (n == 0) {
-        bl_db_rollback(r, db);
-        return community_not_found(r, "ban");
-    }
-    if (community_audit(r, db, "community.ban_lifted", "community", acc.id,
-                        apr_psprintf(r->pool, "{\"user_id\":\"%s\"}", uid)) != 0)
-        return bl_db_rollback(r, db), OK;
-    if (bl_db_commit(r, db) != 0)
+    if (community_audit(r, a.db, "community.ban_lifted", "community", a.acc.id,
+                        apr_psprintf(r->pool, "{\"user_id\":\"%s\"}", a.uid)) != 0)
+        return bl_db_rollback(r, a.db), OK;
+    if (bl_db_commit(r, a.db) != 0)
         return OK;
     return bl_send_no_content(r);
 }
