@@ -122,16 +122,6 @@ static void libpq_lookup(void)
     pq_looked_up = 1;
 }
 
-/* mod_dbd checks a pooled connection with apr_dbd_check_conn, which for
- * pgsql quietly PQreset()s a broken one (after a PostgreSQL restart, say).
- * The new session has none of the prepared statements, so each would fail
- * (SQLSTATE 26000) for the connection's whole life. A backend PID other
- * than the one last seen on this connection means such a new session:
- * prepare the registered statements again. Costs no round trip otherwise.
- * The first time a connection is seen its session may already not be the
- * one mod_dbd prepared (reset by mod_dbd's check or by reset_if_closed
- * before any use of ours): the server's own count says, once per pooled
- * connection. */
 /* The prepared statements of the connection's session, counted by the
  * server (-1: the query failed). */
 static int prepared_count(ap_dbd_t *db)
@@ -151,6 +141,16 @@ static int prepared_count(ap_dbd_t *db)
     return n;
 }
 
+/* mod_dbd checks a pooled connection with apr_dbd_check_conn, which for
+ * pgsql quietly PQreset()s a broken one (after a PostgreSQL restart, say).
+ * The new session has none of the prepared statements, so each would fail
+ * (SQLSTATE 26000) for the connection's whole life. A backend PID other
+ * than the one last seen on this connection means such a new session:
+ * prepare the registered statements again. Costs no round trip otherwise.
+ * The first time a connection is seen its session may already not be the
+ * one mod_dbd prepared (reset by mod_dbd's check or by reset_if_closed
+ * before any use of ours): the server's own count says, once per pooled
+ * connection. */
 static void reprepare_if_reset(server_rec *s, ap_dbd_t *db, void *conn, int was_reset)
 {
     int pid = pq_backend_pid(conn);
