@@ -55,15 +55,17 @@ APLOG_USE_MODULE(beautiful_reminder);
  * costs the same with 1,000 or 1,000,000 reminders in the table. Doses the
  * scheduler was down for (missed) alert each caregiver once per medication
  * reminder and batch, however many doses that covers.
- * Params: occurrence reminder ids, epochs, statuses; claimed ids; now;
- * minutes to the first check of a medication dose without nags; next ids,
- * epochs (0: none), last processed epochs (0: unchanged); claimed ids. */
+ * Params: claimed ids; occurrence reminder ids, epochs, statuses; now;
+ * minutes to the first check of a medication dose without nags; for each
+ * claimed id in order, its next epoch (0: none) and last processed epoch
+ * (0: unchanged). The claimed ids also bound the update by primary key. */
 #define SQL_FIRE \
-    "WITH occ AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[])" \
+    "WITH claimed AS (SELECT %s::uuid[] AS ids)," \
+    " occ AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[])" \
     "  AS o(reminder_id, at, status))," \
     " src AS MATERIALIZED (SELECT r.id, r.user_id, r.type, r.title, r.medication_name," \
     "  r.dosage, r.location, r.channels, r.nag_after_minutes" \
-    "  FROM reminders r WHERE r.id = ANY (%s::uuid[]))," \
+    "  FROM reminders r WHERE r.id = ANY ((SELECT ids FROM claimed)::uuid[]))," \
     " ins AS (INSERT INTO reminder_logs (reminder_id, scheduled_for, fired_at, status," \
     "  next_nag_at)" \
     "  SELECT o.reminder_id, to_timestamp(o.at), %s::timestamptz," \
@@ -103,8 +105,8 @@ APLOG_USE_MODULE(beautiful_reminder);
     " upd AS (UPDATE reminders r SET" \
     "  next_fire_at = CASE WHEN n.next > 0 THEN to_timestamp(n.next) END," \
     "  last_fired_at = CASE WHEN n.last > 0 THEN to_timestamp(n.last) ELSE r.last_fired_at END" \
-    "  FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) AS n(id, next, last)" \
-    "  WHERE r.id = n.id AND r.id = ANY (%s::uuid[]) RETURNING 1)" \
+    "  FROM unnest((SELECT ids FROM claimed), %s::bigint[], %s::bigint[]) AS n(id, next, last)" \
+    "  WHERE r.id = n.id AND r.id = ANY ((SELECT ids FROM claimed)::uuid[]) RETURNING 1)" \
     " SELECT (SELECT count(*) FROM ins)::text, (SELECT count(*) FROM outbox)::text," \
     "  (SELECT count(*) FROM upd)::text, (SELECT count(*) FROM circle)::text"
 
@@ -323,11 +325,11 @@ static int fire_batch_in(pass_ctx *c)
     apr_array_header_t *occ_id = apr_array_make(c->p, 64, sizeof(char *));
     apr_array_header_t *occ_at = apr_array_make(c->p, 64, sizeof(char *));
     apr_array_header_t *occ_st = apr_array_make(c->p, 64, sizeof(char *));
-    apr_array_header_t *nx_id = apr_array_make(c->p, 64, sizeof(char *));
+    apr_array_header_t *claimed_ids = apr_array_make(c->p, 64, sizeof(char *));
     apr_array_header_t *nx_at = apr_array_make(c->p, 64, sizeof(char *));
     apr_array_header_t *nx_last = apr_array_make(c->p, 64, sizeof(char *));
     schedule_cache cache = {apr_hash_make(c->p), apr_hash_make(c->p)};
-    const char *args[10], *claimed_ids;
+    const char *args[8];
     apr_dbd_results_t *res;
     apr_dbd_row_t *row = NULL;
     apr_dbd_prepared_t *st;
@@ -367,7 +369,7 @@ static int fire_batch_in(pass_ctx *c)
             last = at;
             at = cached_next(c, &cache, sc, at);
         }
-        PUSH(nx_id, id);
+        PUSH(claimed_ids, id);
         PUSH(nx_at, reminder_epoch_text(c->p, sc ? at : 0));
         PUSH(nx_last, reminder_epoch_text(c->p, last));
     }
@@ -375,22 +377,19 @@ static int fire_batch_in(pass_ctx *c)
         plain(c, "COMMIT");
         return 0;
     }
-    claimed_ids = array_literal(c->p, nx_id);
-    args[0] = array_literal(c->p, occ_id);
-    args[1] = array_literal(c->p, occ_at);
-    args[2] = array_literal(c->p, occ_st);
-    args[3] = claimed_ids;
+    args[0] = array_literal(c->p, claimed_ids);
+    args[1] = array_literal(c->p, occ_id);
+    args[2] = array_literal(c->p, occ_at);
+    args[3] = array_literal(c->p, occ_st);
     args[4] = c->now_text;
     args[5] = apr_itoa(c->p, c->conf->missed_after_min);
-    args[6] = claimed_ids;
-    args[7] = array_literal(c->p, nx_at);
-    args[8] = array_literal(c->p, nx_last);
-    args[9] = claimed_ids;
+    args[6] = array_literal(c->p, nx_at);
+    args[7] = array_literal(c->p, nx_last);
     if (!(st = statement(c, "reminder_fire"))) {
         plain(c, "ROLLBACK");
         return -1;
     }
-    rv = apr_dbd_pselect(c->db->driver, c->p, c->db->handle, &res, st, 1, 10, args);
+    rv = apr_dbd_pselect(c->db->driver, c->p, c->db->handle, &res, st, 1, 8, args);
     if (rv != 0 || plain(c, "COMMIT") != 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s, "reminder batch not fired: %s",
                      apr_dbd_error(c->db->driver, c->db->handle, rv));
